@@ -1,0 +1,66 @@
+"""The ``erpsync`` command line (typer). Thin: each command parses, calls the library and prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+import erpsync
+from erpsync import config as config_mod
+from erpsync.commands import dlq, orders, sage500, sandbox
+from erpsync.errors import ConfigError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Amazon Seller Central <-> Sage 500 integration middleware.")
+app.add_typer(sage500.app, name="sage500", help="The Sage 500 side: replica database, schema.")
+app.add_typer(dlq.app, name="dlq", help="Dead letters: list, show, replay, discard.")
+app.add_typer(sandbox.app, name="sandbox", help="The SP-API simulator.")
+app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translation, sync.")
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"erpsync {erpsync.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    pass
+
+
+def load_settings(path: Optional[Path]) -> config_mod.Settings:
+    try:
+        return config_mod.load(path)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2)
+
+
+@app.command()
+def init(path: Optional[Path] = typer.Option(None, "--config", "-c", help="Where to write (default ./erpsync.toml)"),
+         force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
+    """Write a commented erpsync.toml whose defaults run everything on this machine."""
+    try:
+        file = config_mod.write_template(path, force=force)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
+    console.print(f"wrote {file}  (secrets go in the environment or .erpsync/secrets.toml, never in this file)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

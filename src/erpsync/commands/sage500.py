@@ -1,0 +1,5 @@
+"""`erpsync sage500 ...` commands (thin: parse arguments, call the library, print)."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="sage500 commands")

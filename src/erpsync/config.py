@@ -1,0 +1,276 @@
+"""Settings: ``erpsync.toml`` for everything but secrets; secrets only from the environment or a secrets file.
+
+Lookup: ``--config PATH``, else ``$ERPSYNC_CONFIG``, else ``./erpsync.toml``; a missing file means all defaults,
+which run everything on one machine (SQLite files under ``.erpsync/``, the built-in sandbox as Amazon).
+Relative paths in URLs are resolved against the directory of the config file.
+
+Secrets (:class:`Secrets`) come from environment variables named ``ERPSYNC_<NAME>`` or from the TOML secrets file
+named by ``$ERPSYNC_SECRETS_FILE`` (default ``.erpsync/secrets.toml``); the environment wins. They are
+``SecretStr``: their repr, str and the logs show ``**********``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from erpsync.errors import ConfigError
+
+DEFAULT_PATH = "erpsync.toml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StateSettings(Section):
+    url: str = "sqlite:///.erpsync/state.db"
+
+
+class QueueSettings(Section):
+    # sqlite:///path (SqliteHuey), redis://host:port/db (RedisHuey), postgresql://... (PostgreSQL storage)
+    url: str = "sqlite:///.erpsync/queue.db"
+    name: str = "erpsync"
+    workers: int = 2
+    max_retries: int = 8
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 600.0
+
+
+class RateLimitSettings(Section):
+    enabled: bool = True
+    # "sqlite:///.erpsync/ratelimit.db" (one machine) or "redis://127.0.0.1:6379/0" (shared by every worker)
+    store_url: str = "sqlite:///.erpsync/ratelimit.db"
+    circuit_failures: int = 5
+    circuit_reset_seconds: float = 30.0
+
+
+class NotificationSettings(Section):
+    sqs_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None  # only for a test endpoint (moto); None means AWS
+    sqs_region: str = "us-east-1"
+    webhook_header: str = "X-Erpsync-Token"  # the header whose value must equal secrets.webhook_token
+
+
+class AmazonSettings(Section):
+    # "sandbox" starts/uses the built-in simulator; "na" | "eu" | "fe" are Amazon's regions; or a full https:// URL
+    endpoint: str = "sandbox"
+    sandbox_url: str | None = None  # where a running sandbox listens; None: the demo starts one in-process
+    lwa_url: str | None = None  # token endpoint override (the sandbox serves /auth/o2/token)
+    client_id: str = "amzn1.application-oa2-client.erpsync-sandbox"
+    seller_id: str = "A1SANDBOXSELLER"
+    marketplace_ids: list[str] = Field(default_factory=lambda: ["ATVPDKIKX0DER"])
+    timeout_seconds: float = 30.0
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+
+
+class SageTables(Section):
+    """Site-specific names the replica chooses by default (the real tracking table is not standard Sage)."""
+
+    package_table: str = "tsoShipmentPkg_R"
+    package_tracking_column: str = "TrackingNo"
+
+
+class Sage500Settings(Section):
+    mode: Literal["replica", "procedure"] = "replica"
+    # replica: sqlite:///.erpsync/sage500.db or postgresql://...; procedure: mssql+pymssql://user@host/db
+    url: str = "sqlite:///.erpsync/sage500.db"
+    company_id: str = "SOA"
+    user_id: str = "erpsync"
+    tables: SageTables = Field(default_factory=SageTables)
+
+
+class OrderSettings(Section):
+    pending: Literal["skip", "hold"] = "skip"  # Pending orders: wait for Unshipped, or write them on hold
+    afn: Literal["skip", "shipped"] = "skip"  # FBA orders: ignore, or write as already shipped from fba_warehouse
+    sync_overlap_minutes: int = 10
+    sync_interval_seconds: int = 300
+    backlog_threshold: int = 20  # above this many queued order reads, switch to searchOrders pages
+    shipment_scan_seconds: int = 120
+    total_tolerance: str = "0.00"
+
+
+class MappingSettings(Section):
+    """Pure rules: see docs/mapping.md. Every table can be extended in erpsync.toml."""
+
+    sku_aliases: dict[str, str] = Field(default_factory=dict)  # SellerSKU -> ItemID
+    sku_rules: list[dict[str, str]] = Field(default_factory=list)  # [{"pattern": regex, "replace": template}]
+    customers: dict[str, str] = Field(default_factory=lambda: {"ATVPDKIKX0DER": "AMAZON-US"})  # marketplace -> CustID
+    warehouses: dict[str, str] = Field(default_factory=lambda: {"MFN": "MAIN", "AFN": "FBA"})
+    # Sage ShipMethID -> Amazon carrier; {"carrier_code": "UPS", "carrier_name": "", "shipping_method": "UPS Ground"}
+    carriers: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Amazon ship service level -> Sage ShipMethID
+    ship_methods: dict[str, str] = Field(default_factory=dict)
+    # Sage column (e.g. "UserFld2") -> Amazon attribute (e.g. "marketplace_id", "is_prime")
+    user_fields: dict[str, str] = Field(default_factory=dict)
+    gl_accounts: dict[str, str] = Field(default_factory=dict)
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = 8765
+
+
+class SandboxSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port
+    time_scale: float = 1.0
+    seed: int = 7
+
+
+class Secrets(Section):
+    lwa_client_secret: SecretStr = SecretStr("sandbox-client-secret")
+    lwa_refresh_token: SecretStr = SecretStr("Atzr|sandbox-refresh-token")
+    sage_password: SecretStr | None = None
+    webhook_token: SecretStr | None = None
+    api_token: SecretStr | None = None  # web dashboard / API
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+
+class Settings(Section):
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    state: StateSettings = Field(default_factory=StateSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    amazon: AmazonSettings = Field(default_factory=AmazonSettings)
+    sage500: Sage500Settings = Field(default_factory=Sage500Settings)
+    orders: OrderSettings = Field(default_factory=OrderSettings)
+    mapping: MappingSettings = Field(default_factory=MappingSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    def resolve_url(self, url: str) -> str:
+        """Make ``sqlite:///relative/path`` absolute against ``base_dir`` and create its directory."""
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            path = (self.base_dir / url[len(prefix):]).resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(path)
+        if url.startswith(prefix + "/"):
+            Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
+        return url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / ".erpsync"
+
+
+SECRET_NAMES = tuple(Secrets.model_fields)
+
+
+def load_secrets(base_dir: Path, environ: dict[str, str] | None = None) -> Secrets:
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, str] = {}
+    secrets_file = Path(environ.get("ERPSYNC_SECRETS_FILE", base_dir / ".erpsync" / "secrets.toml"))
+    if secrets_file.exists():
+        try:
+            data = tomllib.loads(secrets_file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"secrets file {secrets_file} is not valid TOML: {exc}") from None
+        unknown = set(data) - set(SECRET_NAMES)
+        if unknown:
+            raise ConfigError(f"secrets file {secrets_file} has unknown keys {sorted(unknown)}; "
+                              f"allowed: {', '.join(SECRET_NAMES)}")
+        values.update({k: str(v) for k, v in data.items()})
+    for name in SECRET_NAMES:
+        env_value = environ.get(f"ERPSYNC_{name.upper()}")
+        if env_value:
+            values[name] = env_value
+    return Secrets.model_validate(values)
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get("ERPSYNC_CONFIG") or DEFAULT_PATH)
+
+
+def load(path: str | os.PathLike | None = None) -> Settings:
+    """Read the config file (missing: defaults) and the secrets. Errors name the file and the bad key."""
+    file = config_path(path)
+    data: dict = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+        if "secrets" in data:
+            raise ConfigError(f"{file}: secrets do not belong in the config file; set ERPSYNC_<NAME> "
+                              f"environment variables or use the secrets file")
+    base_dir = file.resolve().parent
+    try:
+        settings = Settings.model_validate({**data, "base_dir": base_dir})
+    except Exception as exc:  # pydantic.ValidationError
+        raise ConfigError(f"{file}: {exc}") from None
+    return settings.model_copy(update={"secrets": load_secrets(base_dir)})
+
+
+TEMPLATE = '''\
+# erpsync configuration. Every key is optional: the defaults run everything on this machine
+# (SQLite files under .erpsync/, the built-in SP-API sandbox as Amazon, a SQLite Sage 500 replica).
+# Secrets never go here: set ERPSYNC_LWA_CLIENT_SECRET, ERPSYNC_LWA_REFRESH_TOKEN, ERPSYNC_SAGE_PASSWORD,
+# ERPSYNC_WEBHOOK_TOKEN, ERPSYNC_API_TOKEN in the environment, or put them in .erpsync/secrets.toml.
+
+[state]
+# Where erpsync keeps its own state (inbox, order journal, cursors, dead letters).
+# PostgreSQL: "postgresql+psycopg://erpsync@127.0.0.1/erpsync"
+url = "sqlite:///.erpsync/state.db"
+
+[queue]
+# Job queue: a SQLite file on one machine; "redis://127.0.0.1:6379/0" or "postgresql://..." to scale out.
+url = "sqlite:///.erpsync/queue.db"
+workers = 2
+max_retries = 8
+
+[amazon]
+# "sandbox" (built-in simulator), "na", "eu", "fe", or a full https:// endpoint.
+endpoint = "sandbox"
+seller_id = "A1SANDBOXSELLER"
+marketplace_ids = ["ATVPDKIKX0DER"]
+client_id = "amzn1.application-oa2-client.erpsync-sandbox"
+
+[amazon.rate_limit]
+# Token buckets per (seller, operation), shared by all workers: SQLite file here, or "redis://..."
+enabled = true
+store_url = "sqlite:///.erpsync/ratelimit.db"
+
+[amazon.notifications]
+# ORDER_CHANGE from SQS (leave empty to rely on the webhook and the polling safety net)
+# sqs_queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/erpsync-orders"
+
+[sage500]
+# "replica": the built-in Sage 500 replica (SQLite or PostgreSQL); "procedure": a real Sage 500 on SQL Server
+# through spSOapiSalesOrdIns, e.g. url = "mssql+pymssql://erpsync@sqlhost/MAS500_app"
+mode = "replica"
+url = "sqlite:///.erpsync/sage500.db"
+company_id = "SOA"
+
+[orders]
+pending = "skip"     # Pending orders: "skip" until Unshipped, or "hold" to write them on hold
+afn = "skip"         # FBA orders: "skip", or "shipped" to write them as shipped from the FBA warehouse
+sync_overlap_minutes = 10
+
+[mapping]
+# SellerSKU -> Sage ItemID when they differ
+sku_aliases = {}
+# marketplace -> Sage customer
+customers = { ATVPDKIKX0DER = "AMAZON-US" }
+warehouses = { MFN = "MAIN", AFN = "FBA" }
+
+[web]
+host = "127.0.0.1"
+port = 8765
+'''
+
+
+def write_template(path: str | os.PathLike | None = None, *, force: bool = False) -> Path:
+    file = config_path(path)
+    if file.exists() and not force:
+        raise ConfigError(f"{file} already exists; use --force to overwrite it")
+    file.write_text(TEMPLATE)
+    (file.resolve().parent / ".erpsync").mkdir(exist_ok=True)
+    return file
