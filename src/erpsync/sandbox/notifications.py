@@ -1,0 +1,175 @@
+"""ORDER_CHANGE notifications: envelopes built from order changes, delivered to SQS and/or webhook sinks.
+
+``world.set_status`` (and ``add_order``) queue an :class:`~erpsync.sandbox.world.OrderChangeEvent`; the server's
+ticker calls :func:`deliver` which turns each event into the official envelope (``OrderChangeNotification.json``)
+with a unique ``NotificationId`` and hands it to every sink in ``world.notification_sinks``. The fault switches
+in ``world.faults`` drop, duplicate, reorder or corrupt deliveries. A failed send is recorded in
+``world.delivery_failures`` (the envelope stays in ``world.published``); it is not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from erpsync.sandbox.world import OrderChangeEvent, World, iso
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = "amzn1.sellerapps.app.erpsync-sandbox"
+SUBSCRIPTION_ID = "erpsync-sandbox-order-change"
+
+V0_STATUS = {
+    "PENDING_AVAILABILITY": "PendingAvailability", "PENDING": "Pending", "UNSHIPPED": "Unshipped",
+    "PARTIALLY_SHIPPED": "PartiallyShipped", "SHIPPED": "Shipped", "CANCELLED": "Canceled",
+    "UNFULFILLABLE": "Unfulfillable",
+}
+FULFILLMENT_TYPE = {"MERCHANT": "MFN", "AMAZON": "AFN"}
+ORDER_PROGRAMS = {"AMAZON_BUSINESS": "Business", "PRIME": "Prime", "PREMIUM": "Premium",
+                  "INVOICE_BY_AMAZON": "IBA"}
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, body: str) -> None: ...
+
+
+@dataclass
+class SqsSink:
+    """Sends each envelope as the message body to ``queue_url`` (boto3; ``endpoint_url`` for moto)."""
+
+    queue_url: str
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    name: str = "sqs"
+    _client: Any = field(default=None, repr=False)
+
+    def send(self, body: str) -> None:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("sqs", endpoint_url=self.endpoint_url, region_name=self.region,
+                                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+        self._client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+
+@dataclass
+class WebhookSink:
+    """POSTs each envelope as JSON to ``url`` with ``headers`` (e.g. the receiver's auth header)."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float = 5.0
+    name: str = "webhook"
+
+    def send(self, body: str) -> None:
+        response = httpx.post(self.url, content=body, timeout=self.timeout,
+                              headers={"content-type": "application/json", **self.headers})
+        response.raise_for_status()
+
+
+def envelope(world: World, event: OrderChangeEvent) -> dict[str, Any]:
+    """The official ORDER_CHANGE envelope for one change (no PII, no prices)."""
+    order = event.order
+    fulfillment = order["fulfillment"]
+    items = order["orderItems"]
+    shipped = sum(item["fulfillment"]["quantityFulfilled"] for item in items)
+    unshipped = sum(item["fulfillment"]["quantityUnfulfilled"] for item in items)
+    address = (order.get("recipient") or {}).get("deliveryAddress") or {}
+    programs = [ORDER_PROGRAMS[p] for p in order.get("programs", []) if p in ORDER_PROGRAMS]
+    summary: dict[str, Any] = {
+        "MarketplaceId": order["salesChannel"]["marketplaceId"],
+        "OrderStatus": V0_STATUS[fulfillment["fulfillmentStatus"]],
+        "PurchaseDate": order["createdTime"],
+        "DestinationPostalCode": address.get("postalCode"),
+        "FulfillmentType": FULFILLMENT_TYPE[fulfillment["fulfilledBy"]],
+        "OrderType": "Preorder" if "PREORDER" in order.get("programs", []) else "StandardOrder",
+        "NumberOfItemsShipped": shipped,
+        "NumberOfItemsUnshipped": unshipped,
+        "OrderPrograms": programs,
+        "ShippingPrograms": [],
+        "OrderItems": [{
+            "OrderItemId": item["orderItemId"],
+            "SellerSKU": item["product"]["sellerSku"],
+            "SupplySourceId": None,
+            "OrderItemStatus": "Shipped" if item["fulfillment"]["quantityUnfulfilled"] == 0
+            and item["fulfillment"]["quantityFulfilled"] > 0 else "Unshipped",
+            "Quantity": item["quantityOrdered"],
+            "QuantityShipped": item["fulfillment"]["quantityFulfilled"],
+            "IsBuyerRequestedCancel": bool((item.get("cancellation") or {}).get("cancellationRequest")),
+        } for item in items],
+    }
+    for key, window in (("Ship", fulfillment.get("shipByWindow")), ("Delivery", fulfillment.get("deliverByWindow"))):
+        if window:
+            summary[f"Earliest{key}Date"] = window["earliestDateTime"]
+            summary[f"Latest{key}Date"] = window["latestDateTime"]
+    if fulfillment["fulfillmentStatus"] == "CANCELLED":
+        summary["CancelNotifyDate"] = iso(event.at)
+    return {
+        "NotificationVersion": "1.0",
+        "NotificationType": "ORDER_CHANGE",
+        "PayloadVersion": "1.0",
+        "EventTime": iso(event.at),
+        "Payload": {"OrderChangeNotification": {
+            "NotificationLevel": "OrderLevel",
+            "SellerId": world.seller_id,
+            "AmazonOrderId": order["orderId"],
+            "OrderChangeType": "BuyerRequestedChange" if event.reason == "Buyer Requested Cancel"
+            else "OrderStatusChange",
+            "OrderChangeTrigger": {"TimeOfOrderChange": iso(event.at), "ChangeReason": event.reason},
+            "Summary": summary,
+        }},
+        "NotificationMetadata": {
+            "ApplicationId": APPLICATION_ID,
+            "SubscriptionId": SUBSCRIPTION_ID,
+            "PublishTime": iso(world.now()),
+            "NotificationId": str(uuid.uuid4()),
+        },
+    }
+
+
+def _malformed(body: dict[str, Any]) -> dict[str, Any]:
+    """A delivery that fails the schema: the order id and the summary's status are missing."""
+    broken = json.loads(json.dumps(body))
+    notification = broken["Payload"]["OrderChangeNotification"]
+    del notification["AmazonOrderId"]
+    del notification["Summary"]["OrderStatus"]
+    return broken
+
+
+def deliver(world: World) -> int:
+    """Publish the queued order changes to every sink, applying the notification faults. Returns bodies sent."""
+    events = world.take_outbox()
+    if not events:
+        return 0
+    faults = world.faults
+    bodies: list[str] = []
+    for event in events:
+        body = envelope(world, event)
+        world.published.append(body)
+        if faults.drop_notifications and world.chance(faults.drop_notifications):
+            continue
+        if faults.malformed_notifications and world.chance(faults.malformed_notifications):
+            body = _malformed(body)
+        text = json.dumps(body)
+        bodies.append(text)
+        if faults.duplicate_notifications and world.chance(faults.duplicate_notifications):
+            bodies.append(text)
+    if faults.out_of_order_notifications:
+        bodies.reverse()
+    sent = 0
+    for sink in list(world.notification_sinks):
+        for text in bodies:
+            try:
+                sink.send(text)
+                sent += 1
+            except Exception as exc:  # the sink is down: count it, keep the others going
+                world.delivery_failures.append((sink.name, type(exc).__name__, str(exc)[:200]))
+                log.warning("sandbox notification to %s failed: %s", sink.name, type(exc).__name__)
+    return sent
