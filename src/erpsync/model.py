@@ -173,6 +173,11 @@ class OrderLine(Record):
     shipping_discount_tax: Money
     promotion_ids: tuple[str, ...] = ()
     is_gift: bool = False
+    # charges some marketplaces add (None: Amazon did not report one); they count in ``total``
+    cod_fee: Money | None = None
+    cod_fee_discount: Money | None = None
+    other_charges: Money | None = None  # Amazon's "OTHER" proceeds category
+    points_granted: Money | None = None  # Amazon Points given to the buyer (JP): seller-funded, not in ``total``
 
     _coerce = field_validator("quantity", "quantity_shipped", mode="before")(_no_float)
 
@@ -197,10 +202,13 @@ class OrderLine(Record):
     @property
     def total(self) -> Money:
         """What the buyer pays for this line: goods + shipping + gift wrap − discounts + taxes."""
-        return (
+        total = (
             self.item_price + self.shipping_price + self.gift_wrap_price
             - self.shipping_discount - self.promotion_discount + self.tax_total
         )
+        for charge in (self.cod_fee, self.other_charges):
+            total = total if charge is None else total + charge
+        return total if self.cod_fee_discount is None else total - self.cod_fee_discount
 
     @property
     def quantity_open(self) -> Decimal:
@@ -227,6 +235,7 @@ class Order(Record):
     buyer: Customer | None = None
     ship_to: Address | None = None
     lines: tuple[OrderLine, ...] = ()
+    payments: tuple[Money, ...] = ()  # payment executions (card, COD, Pix …) when Amazon lists them
 
     @model_validator(mode="after")
     def _consistent(self) -> "Order":
