@@ -12,11 +12,13 @@ named by ``$ERPSYNC_SECRETS_FILE`` (default ``.erpsync/secrets.toml``); the envi
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from erpsync.errors import ConfigError
 
@@ -92,20 +94,52 @@ class OrderSettings(Section):
     sync_interval_seconds: int = 300
     backlog_threshold: int = 20  # above this many queued order reads, switch to searchOrders pages
     shipment_scan_seconds: int = 120
-    total_tolerance: str = "0.00"
+    total_tolerance: Decimal = Field(default=Decimal("0.00"), ge=0)  # |Sage total - Amazon total| allowed
+
+
+class SkuRule(Section):
+    """A SellerSKU rewrite tried when neither an alias nor the SKU itself names a Sage item (``re.sub``)."""
+
+    pattern: str
+    replace: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"sku_rules pattern {value!r} is not a valid regular expression: {exc}") from None
+        return value
+
+
+class CarrierSettings(Section):
+    """How Amazon's confirmShipment names the carrier of one Sage ShipMethID."""
+
+    carrier_code: str = Field(min_length=1)  # Amazon's code (UPS, USPS, FedEx, DHL, ...) or "Other"
+    carrier_name: str | None = None  # required with "Other"
+    shipping_method: str | None = None
+
+    @model_validator(mode="after")
+    def _other_named(self) -> "CarrierSettings":
+        if self.carrier_code == "Other" and not self.carrier_name:
+            raise ValueError('carrier_name is required when carrier_code is "Other"')
+        return self
 
 
 class MappingSettings(Section):
     """Pure rules: see docs/mapping.md. Every table can be extended in erpsync.toml."""
 
     sku_aliases: dict[str, str] = Field(default_factory=dict)  # SellerSKU -> ItemID
-    sku_rules: list[dict[str, str]] = Field(default_factory=list)  # [{"pattern": regex, "replace": template}]
+    sku_rules: list[SkuRule] = Field(default_factory=list)  # [{pattern = regex, replace = template}], in order
     customers: dict[str, str] = Field(default_factory=lambda: {"ATVPDKIKX0DER": "AMAZON-US"})  # marketplace -> CustID
     warehouses: dict[str, str] = Field(default_factory=lambda: {"MFN": "MAIN", "AFN": "FBA"})
-    # Sage ShipMethID -> Amazon carrier; {"carrier_code": "UPS", "carrier_name": "", "shipping_method": "UPS Ground"}
-    carriers: dict[str, dict[str, str]] = Field(default_factory=dict)
-    # Amazon ship service level -> Sage ShipMethID
+    # Sage ShipMethID -> Amazon carrier, merged over mapping.DEFAULT_CARRIERS
+    carriers: dict[str, CarrierSettings] = Field(default_factory=dict)
+    # Amazon ship service level or its category -> Sage ShipMethID, merged over mapping.DEFAULT_SHIP_METHODS
     ship_methods: dict[str, str] = Field(default_factory=dict)
+    # ISO 3166 alpha-2 -> Sage CountryID where the site differs from ISO alpha-3 (e.g. {"GB" = "UK"})
+    countries: dict[str, str] = Field(default_factory=dict)
     # Sage column (e.g. "UserFld2") -> Amazon attribute (e.g. "marketplace_id", "is_prime")
     user_fields: dict[str, str] = Field(default_factory=dict)
     gl_accounts: dict[str, str] = Field(default_factory=dict)
