@@ -1,0 +1,362 @@
+"""Jobs: named functions run by queue workers, with identity keys, retries and dead letters.
+
+A flow registers a plain function by name on a queue; it receives a :class:`JobContext` and JSON kwargs::
+
+    @job("import_order", queue="amazon")
+    def import_order(ctx: JobContext, amazon_order_id: str) -> None: ...
+
+    runtime = Runtime(settings)
+    runtime.enqueue("import_order", key=f"import_order:{order_id}", amazon_order_id=order_id)
+
+Every message goes through one huey task per queue, which looks the job up *by name* when it runs — so a message
+(or a dead letter replayed next week) runs the code deployed now. Outcomes of a run:
+
+* success → the identity key is released (the same work may be queued again);
+* :class:`~erpsync.errors.Retryable` or an unforeseen exception → rescheduled on huey's schedule after backoff
+  with full jitter (or the error's ``retry_after``); ``spend_retry=False`` errors do not use up the budget.
+  Workers never sleep on a rate limit: the message waits in the schedule, the worker takes the next one;
+* :class:`~erpsync.errors.Permanent` / :class:`~erpsync.errors.ConfigError`, or the budget spent → dead letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from huey import Huey
+from huey.consumer import Consumer
+
+from erpsync import config as config_mod
+from erpsync import logs
+from erpsync.config import Settings
+from erpsync.errors import ConfigError, ErpsyncError, Permanent, classify
+from erpsync.runtime.deadletter import capture
+from erpsync.runtime.queue import QUEUES, make_huey
+from erpsync.runtime.retry import RetryPolicy
+from erpsync.runtime.store import Store, utcnow
+
+log = logs.get(__name__)
+logging.getLogger("huey").setLevel(logging.WARNING)  # one structlog event per job outcome instead
+
+# Modules whose import registers jobs; the worker imports those that exist (plus [queue] job_modules).
+JOB_MODULES = ("erpsync.flows.orders", "erpsync.flows.shipments", "erpsync.flows.inventory",
+               "erpsync.flows.settlements", "erpsync.flows.reconcile")
+# A pending identity key whose job was due this long ago lost its message (a killed worker): it may be re-queued.
+KEY_STALE_AFTER = timedelta(hours=1)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UnknownJob(Permanent):
+    code = "unknown_job"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    queue: str
+    func: Callable[..., Any]
+
+
+_REGISTRY: dict[str, Job] = {}
+
+
+def job(name: str, *, queue: str) -> Callable[[F], F]:
+    """Register ``func(ctx, **kwargs)`` as the job ``name`` on ``queue`` ('amazon' or 'sage500')."""
+    if queue not in QUEUES:
+        raise ValueError(f"job {name!r}: unknown queue {queue!r}; erpsync has {', '.join(QUEUES)}")
+
+    def register(func: F) -> F:
+        known = _REGISTRY.get(name)
+        where = f"{func.__module__}.{func.__qualname__}"
+        if known and f"{known.func.__module__}.{known.func.__qualname__}" != where:
+            raise ValueError(f"job name {name!r} is taken by {known.func.__module__}.{known.func.__qualname__}")
+        _REGISTRY[name] = Job(name, queue, func)
+        return func
+
+    return register
+
+
+def get(name: str) -> Job:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownJob(f"no job named {name!r} is registered in this process (registered: "
+                         f"{', '.join(sorted(_REGISTRY)) or 'none'}); is its module in JOB_MODULES or "
+                         f"[queue] job_modules?", record=name) from None
+
+
+def registered() -> dict[str, Job]:
+    return dict(_REGISTRY)
+
+
+def load_job_modules(extra: Iterable[str] = ()) -> list[str]:
+    """Import the modules that register jobs: those of :data:`JOB_MODULES` that exist, and every ``extra`` one."""
+    loaded = []
+    for name in (*JOB_MODULES, *extra):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name and name in JOB_MODULES:
+                continue
+            raise ConfigError(f"job module {name!r} cannot be imported: {exc}") from None
+        loaded.append(name)
+    return loaded
+
+
+def default_key(name: str, payload: dict[str, Any]) -> str:
+    """The identity of a job run: its name and canonical kwargs (hashed when long)."""
+    key = f"{name}:{json.dumps(payload, sort_keys=True, separators=(',', ':'))}"
+    return key if len(key) <= 255 else f"{name}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one run ended: 'done' (``value``), 'retry' (after ``delay`` s) or 'dead' (``dead_letter_id``)."""
+
+    status: Literal["done", "retry", "dead"]
+    value: Any = None
+    delay: float | None = None
+    dead_letter_id: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a running job may use: settings (re-read when the config file changed), the state store, follow-up
+    jobs. ``attempt`` is 1 on the first run."""
+
+    runtime: Runtime
+    job: str
+    key: str
+    attempt: int
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    def enqueue(self, name: str, key: str | None = None, *, delay: float | None = None, **kwargs: Any) -> bool:
+        return self.runtime.enqueue(name, key, delay=delay, **kwargs)
+
+
+class _Consumer(Consumer):
+    def _set_signal_handlers(self) -> None:
+        """The embedding process (CLI worker, demo, tests) owns its signals; several consumers share it."""
+
+
+class Consumers:
+    """Running huey consumers (thread workers) for some queues. ``stop()`` lets running jobs finish."""
+
+    def __init__(self, consumers: dict[str, Consumer]):
+        self.consumers = consumers
+
+    def stop(self) -> None:
+        for consumer in self.consumers.values():
+            consumer.stop(graceful=True)
+        for consumer in self.consumers.values():
+            consumer.huey.storage.close()
+
+    def run_until_interrupted(self) -> None:
+        """Block until Ctrl-C or SIGTERM, then stop gracefully."""
+        def _terminate(_signum, _frame):
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.stop()
+
+    def __enter__(self) -> Consumers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Runtime:
+    """Queues, state store and retry policy for one process. ``config_path``: re-read settings for jobs when that
+    file changes (a fixed mapping applies to the next run without restarting workers)."""
+
+    def __init__(self, settings: Settings, *, config_path: str | Path | None = None, store: Store | None = None):
+        self._settings = settings
+        self._config_path = Path(config_path) if config_path is not None else None
+        self._config_mtime = self._mtime()
+        self._reload_lock = threading.Lock()
+        self._owns_store = store is None
+        self.store = store or Store.open(settings)
+        self.policy = RetryPolicy.from_settings(settings.queue)
+        self.queues: dict[str, Huey] = {}
+        self._tasks = {}
+        for queue in QUEUES:
+            huey = make_huey(settings, queue)
+            # huey's own retry only covers a failure of the runtime itself (state store down mid-outcome).
+            self._tasks[queue] = huey.task(name="erpsync_job", retries=settings.queue.max_retries,
+                                           retry_delay=settings.queue.backoff_max_seconds)(self.execute)
+            self.queues[queue] = huey
+
+    # settings --------------------------------------------------------------------------------------------------
+
+    def _mtime(self) -> int | None:
+        try:
+            return self._config_path.stat().st_mtime_ns if self._config_path else None
+        except FileNotFoundError:
+            return None
+
+    @property
+    def settings(self) -> Settings:
+        if self._config_path is not None and self._mtime() != self._config_mtime:
+            with self._reload_lock:
+                mtime = self._mtime()
+                if mtime != self._config_mtime:
+                    self._config_mtime = mtime
+                    try:
+                        self._settings = config_mod.load(self._config_path)
+                        log.info("config.reloaded", path=str(self._config_path))
+                    except ConfigError as exc:
+                        log.error("config.reload_failed", path=str(self._config_path), error=str(exc))
+        return self._settings
+
+    # queueing --------------------------------------------------------------------------------------------------
+
+    def enqueue(self, name: str, key: str | None = None, *, delay: float | None = None, **kwargs: Any) -> bool:
+        """Queue job ``name`` with ``kwargs``; False when the same ``key`` (default: name + kwargs) is pending."""
+        return self.submit(name, kwargs, key=key, delay=delay)
+
+    def submit(self, name: str, payload: dict[str, Any], *, key: str | None = None, delay: float | None = None,
+               replay_of: int | None = None) -> bool:
+        """:meth:`enqueue` with the kwargs as a dict; ``replay_of`` links the run to the dead letter it replays."""
+        message = self._message(name, payload, key, replay_of)
+        due = utcnow() + timedelta(seconds=delay or 0)
+        if not self.store.job_key_claim(message["key"], job=name, queue=message["queue"], due_at=due,
+                                        stale_after=KEY_STALE_AFTER):
+            log.info("job.already_pending", job=name, key=message["key"])
+            return False
+        try:
+            self._put(message, delay)
+        except BaseException:
+            self.store.job_key_release(message["key"])
+            raise
+        log.info("job.queued", job=name, key=message["key"], queue=message["queue"], delay=delay)
+        return True
+
+    def run(self, name: str, payload: dict[str, Any] | None = None, *, key: str | None = None,
+            replay_of: int | None = None) -> Outcome:
+        """Run a job here and now, with the same outcomes as in a worker (a retry goes onto its queue)."""
+        return self.execute(self._message(name, payload or {}, key, replay_of))
+
+    def _message(self, name: str, payload: dict[str, Any], key: str | None, replay_of: int | None) -> dict:
+        spec = get(name)
+        try:
+            payload = json.loads(json.dumps(payload))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"job {name!r}: kwargs must be JSON values ({exc})") from None
+        return {"job": name, "queue": spec.queue, "key": key or default_key(name, payload), "payload": payload,
+                "spent": 0, "runs": 0, "first_failed_at": None, "replay_of": replay_of}
+
+    def _put(self, message: dict, delay: float | None) -> None:
+        task = self._tasks[message["queue"]]
+        if delay:
+            task.schedule(args=(message,), delay=delay)
+        else:
+            task(message)
+
+    # running ---------------------------------------------------------------------------------------------------
+
+    def execute(self, message: dict) -> Outcome:
+        """Run one message (what a worker does with it) and record the outcome."""
+        name, key = message["job"], message["key"]
+        runs = message["runs"] + 1
+        try:
+            spec = get(name)
+            value = spec.func(JobContext(self, name, key, runs), **message["payload"])
+        except Exception as exc:  # every failure becomes a retry or a dead letter
+            return self._failed(message, runs, exc)
+        self.store.job_key_release(key)
+        if message["replay_of"] is not None:
+            self.store.dead_letters.mark(message["replay_of"], result="succeeded")
+        log.info("job.done", job=name, key=key, run=runs)
+        return Outcome("done", value=value)
+
+    def _failed(self, message: dict, runs: int, exc: Exception) -> Outcome:
+        name, key, queue = message["job"], message["key"], message["queue"]
+        now = utcnow()
+        error = f"{type(exc).__name__}: {exc}"
+        code = getattr(exc, "code", "unexpected_error")
+        if not isinstance(exc, ErpsyncError):
+            log.warning("job.unexpected_error", job=name, key=key, run=runs, exc_info=exc)
+        decision = self.policy.decide(exc, message["spent"]) if classify(exc) == "retryable" else None
+        if decision is not None:
+            self.store.job_key_note(key, job=name, queue=queue, attempts=runs,
+                                    due_at=now + timedelta(seconds=decision.delay), error=error)
+            self._put({**message, "spent": decision.spent, "runs": runs,
+                       "first_failed_at": message["first_failed_at"] or now.isoformat()}, decision.delay)
+            log.info("job.retry", job=name, key=key, run=runs, error_code=code, delay=round(decision.delay, 3),
+                     budget_spent=decision.spent, budget=self.policy.max_retries)
+            return Outcome("retry", delay=decision.delay, error=error)
+        first = message["first_failed_at"]
+        dead_id = capture(self.store, job=name, queue=queue, key=key, payload=message["payload"], exc=exc,
+                          attempts=runs, first_failed_at=datetime.fromisoformat(first) if first else now,
+                          replay_of=message["replay_of"])
+        self.store.job_key_release(key)
+        if message["replay_of"] is not None:
+            self.store.dead_letters.mark(message["replay_of"], result=f"failed again: dead letter {dead_id}")
+        return Outcome("dead", dead_letter_id=dead_id, error=error)
+
+    # workers ---------------------------------------------------------------------------------------------------
+
+    def start_consumer(self, queues: Iterable[str] = QUEUES, *, workers: int | None = None,
+                       poll_seconds: float = 1.0) -> Consumers:
+        """Start huey consumers (``workers`` threads each, default ``[queue] workers``) for ``queues`` in this
+        process; idle workers poll at most ``poll_seconds`` apart (Redis and PostgreSQL wake up on new work)."""
+        consumers = {}
+        for queue in queues:
+            if queue not in self.queues:
+                raise ConfigError(f"unknown queue {queue!r}; erpsync has {', '.join(QUEUES)}")
+            consumer = _Consumer(self.queues[queue], workers=workers or self.settings.queue.workers,
+                                 periodic=False, max_delay=poll_seconds)
+            consumer.start()
+            consumers[queue] = consumer
+        log.info("worker.started", queues=list(consumers), workers=workers or self.settings.queue.workers,
+                 jobs=sorted(_REGISTRY))
+        return Consumers(consumers)
+
+    def pending(self) -> dict[str, dict[str, int]]:
+        """Messages waiting per queue: {'amazon': {'queued': n, 'scheduled': m}, ...}."""
+        return {name: {"queued": huey.pending_count(), "scheduled": huey.scheduled_count()}
+                for name, huey in self.queues.items()}
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until no job is pending (queued, scheduled or running); False when ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.store.job_keys_pending(limit=1) and not any(
+                    sum(counts.values()) for counts in self.pending().values()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        for huey in self.queues.values():
+            huey.storage.close()
+        if self._owns_store:
+            self.store.close()
