@@ -41,6 +41,7 @@ class QueueSettings(Section):
     max_retries: int = 8
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
+    job_modules: list[str] = Field(default_factory=list)  # extra modules registering jobs (erpsync's own: built in)
 
 
 class RateLimitSettings(Section):
