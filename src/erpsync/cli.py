@@ -11,6 +11,8 @@ from rich.console import Console
 import erpsync
 from erpsync import config as config_mod
 from erpsync.commands import dlq, orders, sage500, sandbox
+from erpsync.commands.check import check
+from erpsync.commands.worker import worker
 from erpsync.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -19,6 +21,8 @@ app.add_typer(sage500.app, name="sage500", help="The Sage 500 side: replica data
 app.add_typer(dlq.app, name="dlq", help="Dead letters: list, show, replay, discard.")
 app.add_typer(sandbox.app, name="sandbox", help="The SP-API simulator.")
 app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translation, sync.")
+app.command()(check)
+app.command()(worker)
 
 console = Console()
 err = Console(stderr=True)

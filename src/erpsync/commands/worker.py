@@ -1,0 +1,47 @@
+"""`erpsync worker`: huey consumers for the chosen queues, in this process, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from erpsync import config as config_mod
+from erpsync import logs
+from erpsync.errors import ConfigError
+from erpsync.runtime import jobs
+from erpsync.runtime.queue import QUEUES
+
+console = Console()
+err = Console(stderr=True)
+
+
+def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(QUEUES)} or all"),
+           workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,
+                                                 help="Worker threads per queue (default: [queue] workers)."),
+           config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                                 help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)")
+           ) -> None:
+    """Run queue workers until Ctrl-C. An on-premises agent next to SQL Server runs --queue sage500."""
+    logs.configure()
+    queues = QUEUES if queue == "all" else (queue,)
+    try:
+        if queue != "all" and queue not in QUEUES:
+            raise ConfigError(f"--queue {queue!r}: choose {', '.join(QUEUES)} or all")
+        settings = config_mod.load(config)
+        modules = jobs.load_job_modules(settings.queue.job_modules)
+        runtime = jobs.Runtime(settings, config_path=config_mod.config_path(config))
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2)
+    consumers = runtime.start_consumer(queues, workers=workers)
+    console.print(f"worker running queues {', '.join(queues)} with {workers or settings.queue.workers} "
+                  f"thread(s) each; jobs: {', '.join(sorted(jobs.registered())) or 'none'} "
+                  f"(from {', '.join(modules) or 'no modules yet'}); Ctrl-C stops", highlight=False, soft_wrap=True)
+    try:
+        consumers.run_until_interrupted()
+    finally:
+        runtime.close()
+    console.print("worker stopped")

@@ -1,0 +1,120 @@
+"""Installation checks behind ``erpsync check`` (and a health page): config → state store → queue backend →
+Sage 500 database and schema → Amazon endpoint. Each check says what it looked at and, when something is wrong,
+names what is missing and how to fix it. No check calls Amazon over the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from erpsync.config import Settings
+from erpsync.runtime.queue import QUEUES, backend, make_huey
+from erpsync.runtime.store import Store
+
+REGIONS = ("na", "eu", "fe")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    problems: list[str] = field(default_factory=list)
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    return [_guard(name, check, settings) for name, check in CHECKS]
+
+
+def _guard(name: str, check: Callable[[Settings], Check], settings: Settings) -> Check:
+    try:
+        return check(settings)
+    except Exception as exc:  # a check reports what broke; it does not crash the command
+        return Check(name, False, f"{type(exc).__name__}: {exc}")
+
+
+def shown(url: str) -> str:
+    """A URL fit for display (password hidden)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def check_state(settings: Settings) -> Check:
+    store = Store.open(settings)
+    try:
+        return Check("state store", True, f"{store.url} (schema {store.revision})")
+    finally:
+        store.close()
+
+
+def check_queue(settings: Settings) -> Check:
+    counts = []
+    for queue in QUEUES:
+        huey = make_huey(settings, queue)
+        try:
+            counts.append(f"{queue}: {huey.pending_count()} queued, {huey.scheduled_count()} scheduled")
+        finally:
+            huey.storage.close()
+    url = settings.resolve_url(settings.queue.url)
+    return Check("queue", True, f"{backend(url)} {shown(url)} — {'; '.join(counts)}")
+
+
+def check_sage500(settings: Settings) -> Check:
+    sage = settings.sage500
+    url = settings.resolve_url(sage.url)
+    notes = []
+    if sage.mode == "replica" and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        try:
+            from erpsync.sage500 import replica
+        except ImportError:
+            return Check("sage500", False, f"the Sage 500 replica {shown(url)} does not exist",
+                         ["create it with: erpsync sage500 replica create"])
+        replica.create(settings)
+        replica.seed(settings)
+        notes.append("created and seeded the replica (first run)")
+    try:
+        from erpsync.sage500.gateway import Sage500Gateway
+    except ImportError:
+        return Check("sage500", False, f"{sage.mode} {shown(url)}: sage500 gateway not available")
+    problems = schema_problems(Sage500Gateway.from_settings(settings).check_schema())
+    detail = f"{sage.mode} {shown(url)}: " + ("schema complete" if not problems else "schema incomplete")
+    return Check("sage500", not problems, "; ".join([detail, *notes]), problems)
+
+
+def schema_problems(result: Mapping[str, Iterable[str]] | Iterable[str]) -> list[str]:
+    """Readable lines from a schema report: {table: missing columns ([] or None: the table is missing)} or
+    already-readable strings."""
+    if not isinstance(result, Mapping):
+        return [str(line) for line in result]
+    return [f"missing table {table}" if not columns else f"table {table}: missing columns {', '.join(columns)}"
+            for table, columns in result.items()]
+
+
+def check_amazon(settings: Settings) -> Check:
+    amazon = settings.amazon
+    endpoint = amazon.endpoint
+    if endpoint == "sandbox":
+        where = f"at {amazon.sandbox_url}" if amazon.sandbox_url else "started in-process when needed"
+        return Check("amazon", True, f"built-in SP-API sandbox ({where}); seller {amazon.seller_id}, "
+                                     f"marketplaces {', '.join(amazon.marketplace_ids)}")
+    if endpoint not in REGIONS and not endpoint.startswith("https://"):
+        return Check("amazon", False, f"[amazon] endpoint {endpoint!r} is not one of sandbox, "
+                                      f"{', '.join(REGIONS)} or an https:// URL")
+    defaults = type(settings.secrets)()
+    problems = [f"ERPSYNC_{name.upper()} is not set (the sandbox placeholder would be sent to Amazon)"
+                for name in ("lwa_client_secret", "lwa_refresh_token")
+                if getattr(settings.secrets, name).get_secret_value()
+                == getattr(defaults, name).get_secret_value()]
+    return Check("amazon", not problems, f"SP-API {endpoint}, seller {amazon.seller_id}, marketplaces "
+                                         f"{', '.join(amazon.marketplace_ids)} (configuration only; no call made)",
+                 problems)
+
+
+CHECKS: tuple[tuple[str, Callable[[Settings], Check]], ...] = (
+    ("state store", check_state), ("queue", check_queue), ("sage500", check_sage500), ("amazon", check_amazon))
