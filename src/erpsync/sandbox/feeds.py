@@ -1,0 +1,235 @@
+"""Feeds API 2021-06-30: documents, feeds, background processing of JSON_LISTINGS_FEED (spapi-notes §5).
+
+createFeedDocument returns an upload URL served by the sandbox (``documents.py``); createFeed queues the feed.
+A ticker moves feeds IN_QUEUE → IN_PROGRESS → DONE | FATAL in sandbox time (one feed of a seller in progress at a
+time, as Amazon does), applying the messages to ``world.listings`` and storing the processing report as the
+result document. The ``stuck_feeds`` fault holds a feed IN_PROGRESS until it is switched off.
+
+Feed records in ``world.feeds`` are dicts: the ``Feed`` fields (times as datetimes) plus ``inputFeedDocumentId``,
+``sellerId`` and ``feedOptions``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from erpsync.sandbox import documents, listings_feed, query
+from erpsync.sandbox.core import Caller, invalid_input, not_found, operation, world_of
+from erpsync.sandbox.world import World, iso
+
+API = "/feeds/2021-06-30"
+router = APIRouter(tags=["feeds"])
+router.include_router(documents.router)  # the presigned document URLs of feeds and reports
+
+QUEUE_SECONDS = 30  # sandbox seconds a feed waits IN_QUEUE
+PROCESSING_SECONDS = 60  # sandbox seconds a feed stays IN_PROGRESS
+STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
+TERMINAL = frozenset({"CANCELLED", "DONE", "FATAL"})
+REPORT_CONTENT_TYPE = "application/json; charset=UTF-8"
+# Listings feeds Amazon removed on 2025-07-31: accepted, then FATAL (spapi-notes §5.3).
+REMOVED_FEED_TYPES = frozenset({
+    "POST_PRODUCT_DATA", "POST_INVENTORY_AVAILABILITY_DATA", "POST_PRODUCT_OVERRIDES_DATA",
+    "POST_PRODUCT_PRICING_DATA", "POST_PRODUCT_IMAGE_DATA", "POST_PRODUCT_RELATIONSHIP_DATA",
+    "POST_FLAT_FILE_INVLOADER_DATA", "POST_FLAT_FILE_BOOKLOADER_DATA", "POST_FLAT_FILE_CONVERGENCE_LISTINGS_DATA",
+    "POST_FLAT_FILE_LISTINGS_DATA", "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA", "POST_UIEE_BOOKLOADER_DATA",
+})
+
+
+class CreateFeedDocumentSpecification(BaseModel):
+    contentType: str = Field(min_length=1)
+
+
+class CreateFeedSpecification(BaseModel):
+    feedType: str = Field(min_length=1)
+    marketplaceIds: list[str] = Field(min_length=1, max_length=25)
+    inputFeedDocumentId: str = Field(min_length=1)
+    feedOptions: dict[str, str] | None = None
+
+
+def feed_view(feed: dict[str, Any]) -> dict[str, Any]:
+    """The ``Feed`` object of the model."""
+    view = {"feedId": feed["feedId"], "feedType": feed["feedType"], "marketplaceIds": list(feed["marketplaceIds"]),
+            "createdTime": iso(feed["createdTime"]), "processingStatus": feed["processingStatus"]}
+    for name in ("processingStartTime", "processingEndTime"):
+        if feed.get(name):
+            view[name] = iso(feed[name])
+    if feed.get("resultFeedDocumentId"):
+        view["resultFeedDocumentId"] = feed["resultFeedDocumentId"]
+    return view
+
+
+# --- processing ----------------------------------------------------------------------------------------------
+
+
+def _finish(world: World, feed: dict[str, Any], end: datetime) -> None:
+    feed["processingEndTime"] = end
+    if feed["feedType"] in REMOVED_FEED_TYPES:
+        feed["processingStatus"] = "FATAL"
+        return
+    source = world.feed_documents[feed["inputFeedDocumentId"]]
+    marketplace = world.marketplaces.get(feed["marketplaceIds"][0])
+    outcome = listings_feed.process(
+        documents.content_of(source) or b"", feed_id=feed["feedId"], seller_id=feed["sellerId"],
+        listings=world.listings, marketplace_ids=feed["marketplaceIds"],
+        currency=marketplace.currency if marketplace else "USD", now=end)
+    result = documents.create(world, "feed", REPORT_CONTENT_TYPE, json.dumps(outcome.report).encode("utf-8"))
+    feed["resultFeedDocumentId"] = result["id"]
+    feed["processingStatus"] = outcome.status
+
+
+def advance(world: World) -> None:
+    """Move feeds along at the current sandbox time (a world ticker; runs under ``world.lock``)."""
+    with world.lock:
+        now = world.now()
+        while True:
+            active = next((f for f in world.feeds.values() if f["processingStatus"] == "IN_PROGRESS"), None)
+            if active is not None:
+                due = active["processingStartTime"] + timedelta(seconds=PROCESSING_SECONDS)
+                if now < due:
+                    return
+                if world.faults.stuck_feeds:
+                    active["stuck"] = True
+                    return
+                _finish(world, active, now if active.pop("stuck", False) else due)
+                continue
+            waiting = [f for f in world.feeds.values() if f["processingStatus"] == "IN_QUEUE"]
+            if not waiting:
+                return
+            feed = min(waiting, key=lambda f: f["createdTime"])
+            ended = [f["processingEndTime"] for f in world.feeds.values() if f.get("processingEndTime")]
+            start = max([feed["createdTime"] + timedelta(seconds=QUEUE_SECONDS), *ended])
+            if now < start:
+                return
+            feed["processingStatus"], feed["processingStartTime"] = "IN_PROGRESS", start
+
+
+def _ensure_ticker(world: World) -> None:
+    with world.lock:
+        if advance not in world.tickers:
+            world.tickers.append(advance)
+
+
+# --- routes --------------------------------------------------------------------------------------------------
+
+
+@router.post(f"{API}/documents", status_code=201)
+def create_feed_document(spec: CreateFeedDocumentSpecification, request: Request,
+                         caller: Caller = Depends(operation("createFeedDocument"))) -> dict[str, str]:
+    document = documents.create(world_of(request), "feed", spec.contentType)
+    return {"feedDocumentId": document["id"], "url": documents.presign(request, document, "PUT")}
+
+
+@router.get(f"{API}/documents/{{feedDocumentId}}")
+def get_feed_document(feedDocumentId: str, request: Request,
+                      caller: Caller = Depends(operation("getFeedDocument"))) -> dict[str, str]:
+    encoded = query.boolean(request, "enableContentEncodingUrlHeader")
+    document = world_of(request).feed_documents.get(feedDocumentId)
+    if document is None:
+        raise not_found(f"Feed document {feedDocumentId} does not exist.")
+    view = {"feedDocumentId": document["id"],
+            "url": documents.presign(request, document, "GET", content_encoding=encoded)}
+    if document["compression"]:
+        view["compressionAlgorithm"] = document["compression"]
+    return view
+
+
+@router.post(f"{API}/feeds", status_code=202)
+def create_feed(spec: CreateFeedSpecification, request: Request,
+                caller: Caller = Depends(operation("createFeed"))) -> dict[str, str]:
+    world = world_of(request)
+    if spec.feedType != listings_feed.FEED_TYPE and spec.feedType not in REMOVED_FEED_TYPES:
+        raise invalid_input(f"feedType {spec.feedType!r} is not supported by the sandbox; it processes "
+                            f"{listings_feed.FEED_TYPE}.")
+    unknown = [m for m in spec.marketplaceIds if m not in world.marketplaces]
+    if unknown:
+        raise invalid_input(f"marketplaceIds {unknown} are not marketplaces of this seller; "
+                            f"use {sorted(world.marketplaces)}.")
+    with world.lock:
+        document = world.feed_documents.get(spec.inputFeedDocumentId)
+        if document is None:
+            raise invalid_input(f"inputFeedDocumentId {spec.inputFeedDocumentId!r} does not exist; create it with "
+                                "createFeedDocument.")
+        if document["content"] is None:
+            raise invalid_input(f"Feed document {spec.inputFeedDocumentId} has no content: upload the feed to the "
+                                "url returned by createFeedDocument before calling createFeed.")
+        if document.get("feedId"):
+            raise invalid_input(f"Feed document {spec.inputFeedDocumentId} is already the input of feed "
+                                f"{document['feedId']}; create a new document for a new feed.")
+        feed_id = world.next_id(11)
+        document["feedId"] = feed_id
+        world.feeds[feed_id] = {
+            "feedId": feed_id, "feedType": spec.feedType, "marketplaceIds": spec.marketplaceIds,
+            "createdTime": world.now(), "processingStatus": "IN_QUEUE", "processingStartTime": None,
+            "processingEndTime": None, "resultFeedDocumentId": None,
+            "inputFeedDocumentId": spec.inputFeedDocumentId, "sellerId": caller.seller_id,
+            "feedOptions": spec.feedOptions or {},
+        }
+    _ensure_ticker(world)
+    return {"feedId": feed_id}
+
+
+@router.get(f"{API}/feeds")
+def get_feeds(request: Request, caller: Caller = Depends(operation("getFeeds"))) -> dict[str, Any]:
+    world = world_of(request)
+    token = request.query_params.get("nextToken")
+    if token is not None:
+        if set(request.query_params) != {"nextToken"}:
+            raise invalid_input("nextToken must be the only parameter when it is given.")
+        state = query.decode_token(token)
+    else:
+        types = query.values(request, "feedTypes")
+        if not types:
+            raise invalid_input("Either feedTypes or nextToken is required.")
+        marketplaces = query.values(request, "marketplaceIds")
+        if len(types) > 10 or len(marketplaces) > 10:
+            raise invalid_input("feedTypes and marketplaceIds take at most 10 values each.")
+        now = world.now()
+        since = query.timestamp(request, "createdSince") or now - timedelta(days=90)
+        until = query.timestamp(request, "createdUntil") or now
+        if since > until:
+            raise invalid_input("createdSince must be before createdUntil.")
+        state = {"types": types, "marketplaces": marketplaces,
+                 "statuses": query.one_of(request, "processingStatuses", STATUSES),
+                 "since": since.isoformat(), "until": until.isoformat(),
+                 "size": query.integer(request, "pageSize", 10, 1, 100), "offset": 0}
+    since, until = datetime.fromisoformat(state["since"]), datetime.fromisoformat(state["until"])
+    with world.lock:
+        matching = [f for f in world.feeds.values()
+                    if f["feedType"] in state["types"] and since <= f["createdTime"] <= until
+                    and (not state["statuses"] or f["processingStatus"] in state["statuses"])
+                    and (not state["marketplaces"] or set(f["marketplaceIds"]) & set(state["marketplaces"]))]
+        matching.sort(key=lambda f: f["createdTime"], reverse=True)
+        offset, size = state["offset"], state["size"]
+        body: dict[str, Any] = {"feeds": [feed_view(f) for f in matching[offset:offset + size]]}
+    if offset + size < len(matching):
+        body["nextToken"] = query.encode_token({**state, "offset": offset + size})
+    return body
+
+
+@router.get(f"{API}/feeds/{{feedId}}")
+def get_feed(feedId: str, request: Request, caller: Caller = Depends(operation("getFeed"))) -> dict[str, Any]:
+    world = world_of(request)
+    with world.lock:
+        feed = world.feeds.get(feedId)
+        if feed is None:
+            raise not_found(f"Feed {feedId} does not exist.")
+        return feed_view(feed)
+
+
+@router.delete(f"{API}/feeds/{{feedId}}")
+def cancel_feed(feedId: str, request: Request, caller: Caller = Depends(operation("cancelFeed"))) -> Response:
+    world = world_of(request)
+    with world.lock:
+        feed = world.feeds.get(feedId)
+        if feed is None:
+            raise not_found(f"Feed {feedId} does not exist.")
+        if feed["processingStatus"] != "IN_QUEUE":
+            raise invalid_input(f"Feed {feedId} is {feed['processingStatus']}; only feeds IN_QUEUE can be cancelled.")
+        feed["processingStatus"] = "CANCELLED"
+    return Response(status_code=200)
+
