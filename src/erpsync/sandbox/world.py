@@ -296,3 +296,15 @@ class World:
 def iso(moment: datetime) -> str:
     """ISO 8601 UTC with a Z, second precision."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+CENT = Decimal("0.01")
+
+
+def money(amount: Decimal, currency: str) -> dict[str, str]:
+    """Orders v2026 ``Money``: ``{"amount": "12.34", "currencyCode": "USD"}`` (amount is a decimal string)."""
+    return {"amount": str(Decimal(amount).quantize(CENT)), "currencyCode": currency}
+
+
+def amount_of(value: dict[str, str] | None) -> Decimal:
+    return Decimal(value["amount"]) if value else Decimal("0")
