@@ -70,6 +70,8 @@ class StagedOrder:
     UserFld3: str | None = None
     UserFld4: str | None = None
     lines: tuple[StagedLine, ...] = field(default_factory=tuple)
+    # what the translator wants a person to know (a value cut, a default used); not a Sage column
+    notes: tuple[str, ...] = ()
 
     @property
     def sales_amt(self) -> Decimal:

@@ -1,0 +1,346 @@
+"""Pure mapping rules between Amazon and Sage 500, read from ``[mapping]`` and ``[orders]`` in erpsync.toml.
+
+No I/O: every function takes the settings section it needs and returns a value or raises an error from
+:mod:`erpsync.errors` that names the record and the key to fix. docs/mapping.md explains each rule and default.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, NamedTuple
+
+from rapidfuzz import fuzz, process, utils
+
+from erpsync import errors, model
+from erpsync.config import CarrierSettings, MappingSettings, OrderSettings
+
+# --- order status ------------------------------------------------------------------------------------------------
+
+
+class ActionKind(str, enum.Enum):
+    WRITE = "write"  # create the Sage order, Open
+    WRITE_ON_HOLD = "write_on_hold"  # create it on hold (Pending, orders.pending = "hold")
+    WRITE_SHIPPED = "write_shipped"  # create it Closed from the FBA warehouse (AFN, orders.afn = "shipped")
+    RELEASE_HOLD = "release_hold"  # it was written on hold while Pending; Amazon has taken payment since
+    VOID = "void"  # cancel the Sage order: Amazon cancelled it and nothing has shipped
+    REPORT = "report"  # Amazon and Sage disagree in a way a person must look at; nothing is changed
+    SKIP = "skip"  # nothing to do, now or yet
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    reason: str
+
+
+@dataclass(frozen=True)
+class SageOrderState:
+    """What the order flow read from Sage about an order already written (tsoSalesOrder + its line dists)."""
+
+    status: Literal["open", "closed", "canceled"]
+    quantity_open: Decimal  # Σ QtyOpenToShip
+    quantity_shipped: Decimal  # Σ QtyShip
+    on_hold: bool = False
+
+
+S = model.OrderStatus
+_SHIPPED = (S.SHIPPED, S.INVOICE_UNCONFIRMED)
+_OPEN = (S.UNSHIPPED, S.PARTIALLY_SHIPPED)
+
+
+def order_action(order: model.Order, settings: OrderSettings, sage: SageOrderState | None = None) -> Action:
+    """What to do in Sage for ``order`` given what Sage already holds (``sage`` None: not written yet).
+
+    Raises :class:`errors.ConflictAfterShipment` when Amazon cancelled an order Sage has (partly) shipped."""
+    oid, status = order.amazon_order_id, order.status
+    afn = order.fulfillment_channel is model.FulfillmentChannel.AMAZON
+    if sage is None:
+        return _new_order_action(order, settings, afn)
+    if sage.status == "canceled":
+        if status is S.CANCELED:
+            return Action(ActionKind.SKIP, "already void in Sage")
+        return Action(ActionKind.REPORT, f"void in Sage but {status.value} on Amazon: Amazon still expects it")
+    if status is S.CANCELED:
+        if sage.status == "closed" or sage.quantity_shipped > 0:
+            raise errors.ConflictAfterShipment(
+                f"order {oid} was cancelled on Amazon after Sage shipped {sage.quantity_shipped} unit(s) "
+                f"(Sage status {sage.status}); Sage cannot void it: stop the parcel or refund the buyer in "
+                f"Seller Central, record a return in Sage, then discard this dead letter", record=oid)
+        return Action(ActionKind.VOID, "cancelled on Amazon, nothing shipped in Sage")
+    if status in _SHIPPED and not afn and sage.status == "open" and sage.quantity_open > 0:
+        return Action(ActionKind.REPORT,
+                      f"{status.value} on Amazon while Sage has {sage.quantity_open} unit(s) open to ship")
+    if status in _OPEN and sage.on_hold:
+        return Action(ActionKind.RELEASE_HOLD, f"{status.value} on Amazon: payment taken, release the Sage hold")
+    return Action(ActionKind.SKIP, f"already in Sage ({sage.status}), nothing changed")
+
+
+def _new_order_action(order: model.Order, settings: OrderSettings, afn: bool) -> Action:
+    status = order.status
+    if status in (S.CANCELED, S.UNFULFILLABLE, S.PENDING_AVAILABILITY):
+        return Action(ActionKind.SKIP, f"{status.value} on Amazon: nothing to write")
+    if afn:
+        if settings.afn == "skip":
+            return Action(ActionKind.SKIP, 'FBA order and orders.afn = "skip"')
+        if status in _SHIPPED:
+            return Action(ActionKind.WRITE_SHIPPED, "FBA order shipped by Amazon: write it Closed")
+        return Action(ActionKind.SKIP, f"FBA order {status.value}: written once Amazon has shipped it")
+    if status is S.PENDING:
+        if settings.pending == "hold":
+            return Action(ActionKind.WRITE_ON_HOLD, 'Pending (payment not taken) and orders.pending = "hold"')
+        return Action(ActionKind.SKIP, 'Pending (payment not taken): written once Unshipped (orders.pending = "skip")')
+    if status in _SHIPPED:
+        return Action(ActionKind.REPORT, f"{status.value} on Amazon but not in Sage: shipped outside Sage; "
+                                         f"not written, so the warehouse does not ship it twice")
+    return Action(ActionKind.WRITE, f"{status.value} on Amazon: write it Open")
+
+
+# --- SKU harmonisation -------------------------------------------------------------------------------------------
+
+
+class SkuMatch(NamedTuple):
+    item_id: str
+    how: str  # "alias", "identity", "identity (case)", "rule 1", ... or "unchecked"
+
+
+class SkuMapper:
+    """SellerSKU -> Sage ItemID: the alias table, then the SKU itself (exactly, then ignoring case, as SQL Server's
+    default collation compares), then ``sku_rules`` applied one after another until a result is a Sage item.
+
+    ``known_item_ids`` None means no Sage item list is at hand (a preview without a database): the alias or else the
+    SKU with every rule applied is returned unchecked."""
+
+    def __init__(self, settings: MappingSettings, known_item_ids: Iterable[str] | None):
+        self._aliases = settings.sku_aliases
+        self._aliases_folded = {k.casefold(): v for k, v in settings.sku_aliases.items()}
+        self._rules = [(re.compile(r.pattern), r.replace) for r in settings.sku_rules]
+        self._known = None if known_item_ids is None else list(dict.fromkeys(known_item_ids))
+        self._exact = set(self._known or ())
+        self._folded: dict[str, str | None] = {}
+        for item in self._known or ():
+            key = item.casefold()
+            self._folded[key] = None if key in self._folded else item  # None: ambiguous, two items differ by case
+
+    def resolve(self, sku: str, *, order_id: str) -> SkuMatch:
+        alias = self._aliases.get(sku) or self._aliases_folded.get(sku.casefold())
+        if alias is not None:
+            if self._known is None:
+                return SkuMatch(alias, "alias")
+            found = self._lookup(alias)
+            if found is None:
+                raise errors.UnknownSku(
+                    f"SKU {sku!r} (order {order_id}) is aliased to {alias!r} under [mapping] sku_aliases, but Sage "
+                    f"has no item {alias!r}; {self._closest(alias)}; correct the alias and replay the dead letter",
+                    record=order_id)
+            return SkuMatch(found[0], "alias")
+        candidates = [(sku, "identity")]
+        current = sku
+        for number, (pattern, replace) in enumerate(self._rules, start=1):
+            rewritten = pattern.sub(replace, current)
+            if rewritten != current:
+                current = rewritten
+                candidates.append((current, f"rule {number}"))
+        if self._known is None:
+            item, how = candidates[-1]
+            return SkuMatch(item, f"unchecked ({how})")
+        for candidate, how in candidates:
+            found = self._lookup(candidate)
+            if found is not None:
+                return SkuMatch(found[0], how + found[1])
+        example = self._best(sku)[0][0] if self._known else "<ItemID>"
+        raise errors.UnknownSku(
+            f"SKU {sku!r} (order {order_id}) has no Sage item; {self._closest(sku)}; add an alias under "
+            f"[mapping] sku_aliases (e.g. \"{sku}\" = \"{example}\") and replay the dead letter", record=order_id)
+
+    def _lookup(self, item_id: str) -> tuple[str, str] | None:
+        if item_id in self._exact:
+            return item_id, ""
+        folded = self._folded.get(item_id.casefold())
+        return (folded, " (case)") if folded else None
+
+    def _closest(self, sku: str) -> str:
+        if not self._known:
+            return "Sage has no items at all"
+        return "closest items: " + ", ".join(f"{item} ({round(score)})" for item, score, _ in self._best(sku))
+
+    def _best(self, sku: str) -> list[tuple[str, float, int]]:
+        return process.extract(sku, self._known or [], scorer=fuzz.ratio, processor=utils.default_process, limit=3)
+
+
+# --- ship methods and carriers -----------------------------------------------------------------------------------
+
+# The replica's ship methods. Amazon's carrierCode values are its own list (UPS, USPS, FedEx, DHL, ... or Other).
+DEFAULT_CARRIERS: dict[str, CarrierSettings] = {
+    "UPS GROUND": CarrierSettings(carrier_code="UPS", shipping_method="UPS Ground"),
+    "UPS 2DAY": CarrierSettings(carrier_code="UPS", shipping_method="UPS 2nd Day Air"),
+    "FEDEX GROUND": CarrierSettings(carrier_code="FedEx", shipping_method="FedEx Ground"),
+    "FEDEX 2DAY": CarrierSettings(carrier_code="FedEx", shipping_method="FedEx 2Day"),
+    "USPS PRIORITY": CarrierSettings(carrier_code="USPS", shipping_method="Priority Mail"),
+    "DHL INTL": CarrierSettings(carrier_code="DHL", shipping_method="DHL Express Worldwide"),
+}
+
+# Amazon's ShipmentServiceLevelCategory (v0 names; v2026's fulfillmentServiceLevel matches them ignoring case and
+# underscores) -> the replica's ShipMethID. The replica has no overnight method, so NextDay and SameDay go to its
+# fastest one: a real site maps them to its own overnight ShipMethID.
+DEFAULT_SHIP_METHODS: dict[str, str] = {
+    "Standard": "UPS GROUND",
+    "FreeEconomy": "UPS GROUND",
+    "Scheduled": "UPS GROUND",
+    "Expedited": "UPS 2DAY",
+    "SecondDay": "UPS 2DAY",
+    "Priority": "FEDEX 2DAY",
+    "NextDay": "FEDEX 2DAY",
+    "SameDay": "FEDEX 2DAY",
+}
+
+
+class Carrier(NamedTuple):
+    carrier_code: str
+    carrier_name: str | None
+    shipping_method: str | None
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[\s_\-]", "", text).casefold()
+
+
+def carrier_for(ship_meth_id: str, settings: MappingSettings) -> Carrier:
+    """The Amazon carrier of a Sage ShipMethID (compared ignoring case); unmapped: ``Other`` named by the ID."""
+    table = {k.casefold(): v for k, v in {**DEFAULT_CARRIERS, **settings.carriers}.items()}
+    found = table.get(ship_meth_id.strip().casefold())
+    if found is None:
+        return Carrier("Other", ship_meth_id.strip(), None)
+    return Carrier(found.carrier_code, found.carrier_name, found.shipping_method)
+
+
+def ship_method_for(order: model.Order, settings: MappingSettings) -> str | None:
+    """The Sage ShipMethID for an order: its ship service level, else its category, looked up ignoring case, spaces
+    and underscores. None for FBA orders and when Amazon gave neither (Sage then uses the customer's default).
+
+    An unmapped level is a :class:`errors.Permanent` error: guessing a slower method breaks the promise to the buyer."""
+    if order.fulfillment_channel is model.FulfillmentChannel.AMAZON:
+        return None
+    table = {_key(k): v for k, v in {**DEFAULT_SHIP_METHODS, **settings.ship_methods}.items()}
+    levels = [v for v in (order.ship_service_level, order.shipment_service_level_category) if v]
+    for level in levels:
+        if _key(level) in table:
+            return table[_key(level)]
+    if not levels:
+        return None
+    raise errors.Permanent(
+        f"order {order.amazon_order_id}: no Sage ship method for Amazon service level "
+        f"{' / '.join(repr(v) for v in levels)}; add it under [mapping] ship_methods "
+        f"(\"{levels[-1]}\" = \"<ShipMethID>\") and replay the dead letter",
+        code="unmapped_ship_method", record=order.amazon_order_id)
+
+
+# --- enrichment: customer, warehouse -----------------------------------------------------------------------------
+
+
+def customer_for(order: model.Order, settings: MappingSettings) -> str:
+    cust = settings.customers.get(order.marketplace_id)
+    if cust is None:
+        raise errors.Permanent(
+            f"order {order.amazon_order_id}: marketplace {order.marketplace_id} has no Sage customer; add it under "
+            f"[mapping] customers (\"{order.marketplace_id}\" = \"<CustID>\") and replay the dead letter",
+            code="unmapped_marketplace", record=order.amazon_order_id)
+    return cust
+
+
+def warehouse_for(order: model.Order, settings: MappingSettings) -> str:
+    channel = order.fulfillment_channel.value
+    whse = settings.warehouses.get(channel)
+    if whse is None:
+        raise errors.Permanent(
+            f"order {order.amazon_order_id}: fulfillment channel {channel} has no Sage warehouse; add it under "
+            f"[mapping] warehouses (\"{channel}\" = \"<WhseID>\") and replay the dead letter",
+            code="unmapped_warehouse", record=order.amazon_order_id)
+    return whse
+
+
+# --- custom fields -----------------------------------------------------------------------------------------------
+
+USER_FIELD_LENGTH = 15
+HEADER_USER_FIELDS = ("UserFld1", "UserFld2", "UserFld3", "UserFld4")
+LINE_USER_FIELDS = ("Line.UserFld2",)  # StgSOLine.UserFld1 always carries the OrderItemId
+
+
+def short_order_id(amazon_order_id: str) -> str:
+    """The visible form of an Amazon order id in CustPONo (15 characters): its last 15, '1234567-1234567'."""
+    return amazon_order_id[-USER_FIELD_LENGTH:]
+
+
+def user_fields(record: model.Order | model.OrderLine, settings: MappingSettings) -> tuple[dict[str, str], list[str]]:
+    """The Sage UserFld values ``[mapping] user_fields`` asks for from this order (header columns) or order line
+    (``Line.`` columns), and a note for each value cut to 15 characters. Bad keys are a :class:`errors.ConfigError`."""
+    line = isinstance(record, model.OrderLine)
+    values: dict[str, str] = {}
+    notes: list[str] = []
+    for column, attribute in settings.user_fields.items():
+        if column not in HEADER_USER_FIELDS + LINE_USER_FIELDS:
+            raise errors.ConfigError(
+                f"[mapping] user_fields: {column!r} is not a Sage user field; use one of "
+                f"{', '.join(HEADER_USER_FIELDS + LINE_USER_FIELDS)} (Line.UserFld1 holds the OrderItemId)")
+        if column.startswith("Line.") != line:
+            continue
+        text = _render(_attribute(record, attribute, column))
+        if text is None:
+            continue
+        name = column.removeprefix("Line.")
+        if len(text) > USER_FIELD_LENGTH:
+            notes.append(f"{name} ({attribute}) cut to {USER_FIELD_LENGTH} characters: {text!r}")
+            text = text[:USER_FIELD_LENGTH]
+        values[name] = text
+    return values, notes
+
+
+def _attribute(record: Any, path: str, column: str) -> Any:
+    value = record
+    for part in path.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, model.Record) or part not in type(value).model_fields:
+            kind = "order line" if isinstance(record, model.OrderLine) else "order"
+            fields = ", ".join(type(record).model_fields)
+            raise errors.ConfigError(f"[mapping] user_fields {column} = {path!r}: an {kind} has no attribute "
+                                     f"{part!r}; choose from {fields} (dotted for nested records)")
+        value = getattr(value, part)
+    return value
+
+
+def _render(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return value.strftime("%y-%m-%d %H:%M")
+    if isinstance(value, model.Money):
+        return str(value.amount)
+    if isinstance(value, (str, int, Decimal)):
+        return str(value)
+    raise errors.ConfigError(f"[mapping] user_fields: {type(value).__name__} values cannot go in a user field; "
+                             f"name a plain attribute (text, number, flag, date) instead")
+
+
+# --- GL accounts -------------------------------------------------------------------------------------------------
+
+
+def gl_account(settings: MappingSettings, transaction_type: str, amount_type: str, amount_description: str) -> str:
+    """The Sage GLAcctNo for a settlement amount: ``[mapping] gl_accounts`` looked up from the most specific key
+    ("Order/ItemPrice/Principal") to the least ("Order/ItemPrice", "Order"). Unmapped: fail closed."""
+    keys = [f"{transaction_type}/{amount_type}/{amount_description}", f"{transaction_type}/{amount_type}",
+            transaction_type]
+    for key in keys:
+        if key in settings.gl_accounts:
+            return settings.gl_accounts[key]
+    raise errors.Permanent(
+        f"no GL account for settlement amount {keys[0]!r}; add one of {', '.join(repr(k) for k in keys)} under "
+        f"[mapping] gl_accounts and replay the dead letter", code="unmapped_gl_account", record=keys[0])
