@@ -1,0 +1,56 @@
+"""Fixtures for the Amazon connector: Amazon's own example responses, read from the reference models."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+
+@cache
+def _model(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def examples(spapi_ref):
+    """``examples(model_file, operation_id, status="200", kind="x-amzn-api-sandbox")`` → list of
+    (request parameters, response body) from the model; ``kind="examples"`` reads the plain ``examples`` block."""
+
+    def read(model_file: str, operation_id: str, status: str = "200", kind: str = "x-amzn-api-sandbox"):
+        model = _model(spapi_ref / "models" / model_file)
+        for operations in model["paths"].values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                    response = operation["responses"][status]
+                    if kind == "examples":
+                        return [({}, body) for body in response.get("examples", {}).values()]
+                    return [(case["request"].get("parameters", {}), case["response"])
+                            for case in response.get(kind, {}).get("static", [])]
+        raise LookupError(f"{operation_id} not in {model_file}")
+
+    return read
+
+
+def money_leaves(node, path: str = "") -> list[tuple[str, Decimal, str]]:
+    """Every money object in ``node`` as (path, amount, currency): {amount, currencyCode} and v0's
+    {Amount, CurrencyCode}. Paths look like ``orderItems[0].proceeds.breakdowns[1].subtotal``."""
+    found = []
+    if isinstance(node, dict):
+        for amount_key, currency_key in (("amount", "currencyCode"), ("Amount", "CurrencyCode")):
+            if amount_key in node and currency_key in node:
+                found.append((path, Decimal(str(node[amount_key])), node[currency_key]))
+        for key, value in node.items():
+            found += money_leaves(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += money_leaves(value, f"{path}[{index}]")
+    return found
+
+
+@pytest.fixture(name="money_leaves", scope="session")
+def money_leaves_fixture():
+    return money_leaves
