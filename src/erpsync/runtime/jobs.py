@@ -273,11 +273,12 @@ class Runtime:
                 "spent": 0, "runs": 0, "first_failed_at": None, "replay_of": replay_of}
 
     def _put(self, message: dict, delay: float | None) -> None:
-        task = self._tasks[message["queue"]]
+        """Onto the queue, or straight into huey's schedule when delayed (no worker handles it before its time)."""
+        wrapper = self._tasks[message["queue"]]
         if delay:
-            task.schedule(args=(message,), delay=delay)
+            wrapper.huey.add_schedule(wrapper.s(message, delay=delay))
         else:
-            task(message)
+            wrapper(message)
 
     # running ---------------------------------------------------------------------------------------------------
 

@@ -229,6 +229,7 @@ class Cursor(Generic[V]):
         """Advance to ``value``; False (nothing written) when it is not beyond the stored value."""
         if not isinstance(value, type(self.initial)):
             raise TypeError(f"cursor {self.name!r} holds {type(self.initial).__name__}, not {value!r}")
+        text = _encode(value)
         with self.store.engine.begin() as conn:
             row = conn.execute(sa.select(cursors.c.value).where(cursors.c.name == self.name)
                                .with_for_update()).first()
@@ -236,7 +237,7 @@ class Cursor(Generic[V]):
             if current is not None and value <= current:
                 self.last_value = current
                 return False
-            _upsert(conn, cursors, {"name": self.name}, {"value": _encode(value), "updated_at": utcnow()})
+            _upsert(conn, cursors, {"name": self.name}, {"value": text, "updated_at": utcnow()})
         self.last_value = value
         return True
 
@@ -464,8 +465,9 @@ def _dialect_insert(conn: sa.Connection, table: sa.Table):
 
 
 def _insert_ignore(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted."""
-    return bool(conn.execute(_dialect_insert(conn, table).values(**values).on_conflict_do_nothing()).rowcount)
+    """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted (RETURNING: rowcount is not reliable)."""
+    stmt = _dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
+    return conn.execute(stmt.returning(sa.literal(1))).first() is not None
 
 
 def _upsert(conn: sa.Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
