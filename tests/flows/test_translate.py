@@ -29,7 +29,8 @@ def make_line(**overrides) -> dict:
             "gift_wrap_price": money("0"), "item_tax": money("0.80"), "shipping_tax": money("0.32"),
             "gift_wrap_tax": money("0"), "promotion_discount_tax": money("0.04"),
             "shipping_discount_tax": money("0.08")}
-    line.update({k: money(v) if k.endswith(("_price", "_discount", "_tax")) else v for k, v in overrides.items()})
+    line.update({k: money(v) if k.endswith(("_price", "_discount", "_tax", "_fee", "_charges")) else v
+                 for k, v in overrides.items()})
     return line
 
 
@@ -102,6 +103,14 @@ def test_line_is_split_when_sage_could_not_rebuild_the_amount_from_its_unit_pric
     assert stage(order).tran_amt == order.order_total.amount
 
 
+def test_cod_fee_and_other_charges_go_to_freight():
+    order = make_order(lines=[make_line(cod_fee="3.00", cod_fee_discount="1.00", other_charges="0.75")])
+    (line,) = stage(order).lines
+    assert line.FreightAmt == Decimal("5.75")
+    assert "COD fee 3.00 in freight; COD fee discount -1.00 in freight; other charges 0.75 in freight" in line.ExtCmnt
+    assert stage(order).tran_amt == order.order_total.amount == Decimal("16.25")
+
+
 def test_shipping_discount_above_shipping_becomes_a_goods_discount():
     order = make_order(lines=[make_line(shipping_price="4.00", shipping_discount="6.00")])
     (line,) = stage(order).lines
@@ -118,7 +127,7 @@ def test_total_mismatch_explains_each_component():
     assert f"order {OID}: the Sage total 13.50 USD does not equal Amazon's order total 15.50 USD" in message
     assert "(Sage − Amazon = -2.00)" in message
     assert ("goods 10.00 + shipping 4.00 − shipping discount 1.00 − promotion discount 0.50 + gift wrap 0 "
-            "+ tax 1.00 = 13.50") in message
+            "+ COD fee 0 − COD fee discount 0 + other charges 0 + tax 1.00 = 13.50") in message
     assert "Sage: SalesAmt 10.00 + FreightAmt 3.00 + STaxAmt 1.00 − TradeDiscAmt 0.50 = 13.50" in message
     assert "Amazon's order total is +2.00 against the sum of its own items" in message
     assert "erpsync defect" not in message
@@ -206,7 +215,9 @@ def amazon_lines(draw):
             item_price=item_price, shipping_price=draw(SMALL), shipping_discount=draw(SMALL),
             promotion_discount=draw(st.integers(0, int(item_price * 100)).map(lambda c: Decimal(c).scaleb(-2))),
             gift_wrap_price=draw(SMALL), item_tax=draw(SMALL), shipping_tax=draw(SMALL), gift_wrap_tax=draw(SMALL),
-            promotion_discount_tax=draw(SMALL), shipping_discount_tax=draw(SMALL)))
+            promotion_discount_tax=draw(SMALL), shipping_discount_tax=draw(SMALL),
+            **draw(st.fixed_dictionaries({}, optional={"cod_fee": SMALL, "cod_fee_discount": SMALL,
+                                                       "other_charges": SMALL}))))
     return lines
 
 

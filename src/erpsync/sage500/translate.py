@@ -109,13 +109,13 @@ def staged_order(order: model.Order, settings: Settings, items: Mapping[str, Ite
 def _lines(line: model.OrderLine, item: ItemInfo, number: int, warehouse: str, ship_method: str | None,
            user_fields: dict[str, str]) -> list[StagedLine]:
     """One Sage line per Amazon item, or two when Sage could not rebuild the amount from a 5-decimal unit price."""
-    freight = line.shipping_price.amount - line.shipping_discount.amount + line.gift_wrap_price.amount
+    charges = {"gift wrap": line.gift_wrap_price.amount, "COD fee": _amount(line.cod_fee),
+               "COD fee discount": -_amount(line.cod_fee_discount), "other charges": _amount(line.other_charges)}
+    freight = line.shipping_price.amount - line.shipping_discount.amount + sum(charges.values(), ZERO)
     discount = line.promotion_discount.amount
-    if freight < 0:  # a shipping discount larger than shipping and gift wrap: the rest is a discount on the goods
+    if freight < 0:  # discounts larger than shipping and the charges: the rest is a discount on the goods
         discount, freight = discount - freight, ZERO
-    comments = []
-    if line.gift_wrap_price.amount:
-        comments.append(f"gift wrap {line.gift_wrap_price.amount} in freight")
+    comments = [f"{name} {amount} in freight" for name, amount in charges.items() if amount]
     if line.promotion_ids:
         comments.append("promotions: " + ", ".join(line.promotion_ids))
     parts = _priced(line)
@@ -137,6 +137,10 @@ def _lines(line: model.OrderLine, item: ItemInfo, number: int, warehouse: str, s
             OrderItemId=line.order_item_id, SellerSKU=line.sku,
         ))
     return staged
+
+
+def _amount(money: model.Money | None) -> Decimal:
+    return ZERO if money is None else money.amount
 
 
 def _priced(line: model.OrderLine) -> list[tuple[Decimal, Decimal, Decimal]]:
@@ -193,7 +197,7 @@ def _check_total(order: model.Order, staged: StagedOrder, tolerance: Decimal) ->
 
 def _explain(order: model.Order, staged: StagedOrder, amazon: Decimal, difference: Decimal) -> str:
     def total(attribute: str) -> Decimal:
-        return sum((getattr(line, attribute).amount for line in order.lines), ZERO)
+        return sum((_amount(getattr(line, attribute)) for line in order.lines), ZERO)
 
     currency = order.currency
     items = order.lines_total.amount if order.lines_total else ZERO
@@ -202,7 +206,9 @@ def _explain(order: model.Order, staged: StagedOrder, amazon: Decimal, differenc
         f"total {amazon} {currency} (Sage − Amazon = {difference:+})",
         f"Amazon's items: goods {total('item_price')} + shipping {total('shipping_price')} − shipping discount "
         f"{total('shipping_discount')} − promotion discount {total('promotion_discount')} + gift wrap "
-        f"{total('gift_wrap_price')} + tax {sum((line.tax_total.amount for line in order.lines), ZERO)} = {items}",
+        f"{total('gift_wrap_price')} + COD fee {total('cod_fee')} − COD fee discount {total('cod_fee_discount')} + "
+        f"other charges {total('other_charges')} + tax {sum((line.tax_total.amount for line in order.lines), ZERO)} "
+        f"= {items}",
         f"Sage: SalesAmt {staged.sales_amt} + FreightAmt {staged.FreightAmt} + STaxAmt {staged.STaxAmt} − "
         f"TradeDiscAmt {staged.TradeDiscAmt} = {staged.tran_amt}",
     ]
