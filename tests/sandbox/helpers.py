@@ -1,0 +1,56 @@
+"""Helpers for tests that talk to a running sandbox over HTTP."""
+
+from __future__ import annotations
+
+import types
+import uuid
+from typing import Any
+
+import httpx
+
+from erpsync.sandbox.server import RunningSandbox
+from erpsync.sandbox.world import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
+
+
+def access_token(url: str, refresh_token: str = DEFAULT_REFRESH_TOKEN) -> str:
+    response = httpx.post(f"{url}/auth/o2/token", data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token,
+        "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET})
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def client(sandbox: RunningSandbox) -> httpx.Client:
+    """An httpx client on the sandbox carrying a fresh access token (close it, or use it in ``with``)."""
+    return httpx.Client(base_url=sandbox.url, headers={"x-amz-access-token": access_token(sandbox.url)},
+                        timeout=10)
+
+
+def generate(sandbox: RunningSandbox, **request: Any) -> list[str]:
+    response = httpx.post(f"{sandbox.url}/_sandbox/orders", json=request, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()["orderIds"]
+
+
+def sp_api_config(sandbox: RunningSandbox, marketplace_id: str = "ATVPDKIKX0DER") -> dict[str, Any]:
+    """Keyword arguments that point an UNMODIFIED python-amazon-sp-api client at the sandbox.
+
+    - ``marketplace``: any object with ``endpoint``, ``marketplace_id``, ``region`` (the library reads only those);
+    - ``auth_token_client_class``: the library's own ``AccessTokenClient`` with ``scheme``/``host`` pointed at the
+      sandbox's ``/auth/o2/token`` (a supported constructor argument of every sp_api client);
+    - ``credentials``: LWA credentials; the refresh token is unique per call because sp_api caches access tokens
+      process-wide by refresh token, and a token of another sandbox would be refused.
+    """
+    from sp_api.auth import AccessTokenClient
+
+    refresh_token = f"Atzr|test-{uuid.uuid4().hex}"
+    sandbox.world.register_seller(refresh_token, sandbox.world.seller_id)
+    lwa = type("SandboxAccessTokenClient", (AccessTokenClient,),
+               {"scheme": "http://", "host": sandbox.url.removeprefix("http://")})
+    return {
+        "marketplace": types.SimpleNamespace(endpoint=sandbox.url, marketplace_id=marketplace_id,
+                                             region="us-east-1"),
+        "credentials": {"refresh_token": refresh_token, "lwa_app_id": DEFAULT_CLIENT_ID,
+                        "lwa_client_secret": DEFAULT_CLIENT_SECRET},
+        "auth_token_client_class": lwa,
+    }
