@@ -133,7 +133,10 @@ class MappingSettings(Section):
 
     sku_aliases: dict[str, str] = Field(default_factory=dict)  # SellerSKU -> ItemID
     sku_rules: list[SkuRule] = Field(default_factory=list)  # [{pattern = regex, replace = template}], in order
-    customers: dict[str, str] = Field(default_factory=lambda: {"ATVPDKIKX0DER": "AMAZON-US"})  # marketplace -> CustID
+    # marketplace -> Sage CustID: one customer per marketplace (defaults: the replica's US, CA, UK and DE customers)
+    customers: dict[str, str] = Field(default_factory=lambda: {
+        "ATVPDKIKX0DER": "AMAZON-US", "A2EUQ1WTGCTBG2": "AMAZON-CA", "A1F83G8C2ARO7P": "AMAZON-UK",
+        "A1PA6795UKMFR9": "AMAZON-DE"})
     warehouses: dict[str, str] = Field(default_factory=lambda: {"MFN": "MAIN", "AFN": "FBA"})
     # Sage ShipMethID -> Amazon carrier, merged over mapping.DEFAULT_CARRIERS
     carriers: dict[str, CarrierSettings] = Field(default_factory=dict)
@@ -288,13 +291,26 @@ company_id = "SOA"
 pending = "skip"     # Pending orders: "skip" until Unshipped, or "hold" to write them on hold
 afn = "skip"         # FBA orders: "skip", or "shipped" to write them as shipped from the FBA warehouse
 sync_overlap_minutes = 10
+total_tolerance = "0.00"   # the Sage order total must equal Amazon's to the cent; raise only with reason
 
 [mapping]
-# SellerSKU -> Sage ItemID when they differ
+# Every rule is explained in docs/mapping.md.
+# SellerSKU -> Sage ItemID when they differ (tried first; then the SKU itself, ignoring case; then sku_rules)
 sku_aliases = {}
-# marketplace -> Sage customer
-customers = { ATVPDKIKX0DER = "AMAZON-US" }
+# regex rewrites tried in order until one gives a Sage item, e.g. strip a prefix or a suffix:
+# sku_rules = [{ pattern = "^AMZ-", replace = "" }, { pattern = "-FBA$", replace = "" }]
+# marketplace -> Sage customer (one customer per marketplace)
+customers = { ATVPDKIKX0DER = "AMAZON-US", A2EUQ1WTGCTBG2 = "AMAZON-CA", A1F83G8C2ARO7P = "AMAZON-UK", A1PA6795UKMFR9 = "AMAZON-DE" }
+# fulfillment channel -> Sage warehouse
 warehouses = { MFN = "MAIN", AFN = "FBA" }
+# Amazon ship service level or category -> Sage ShipMethID (added to the built-in table)
+# ship_methods = { NextDay = "FEDEX PRIORITY", "Std US D2D Dom" = "UPS GROUND" }
+# Sage ShipMethID -> Amazon carrier for shipment confirmations (added to the built-in table)
+# carriers = { "LOCAL" = { carrier_code = "Other", carrier_name = "Metro Couriers" } }
+# ISO country -> Sage CountryID where the site does not use ISO alpha-3 ("USA", "GBR")
+# countries = { GB = "UK" }
+# Sage user fields filled from Amazon attributes (15 characters; Line.UserFld1 is the OrderItemId)
+# user_fields = { UserFld2 = "marketplace_id", UserFld3 = "is_prime", "Line.UserFld2" = "asin" }
 
 [web]
 host = "127.0.0.1"

@@ -179,23 +179,25 @@ DEFAULT_CARRIERS: dict[str, CarrierSettings] = {
     "UPS GROUND": CarrierSettings(carrier_code="UPS", shipping_method="UPS Ground"),
     "UPS 2DAY": CarrierSettings(carrier_code="UPS", shipping_method="UPS 2nd Day Air"),
     "FEDEX GROUND": CarrierSettings(carrier_code="FedEx", shipping_method="FedEx Ground"),
+    "UPS NEXTDAY": CarrierSettings(carrier_code="UPS", shipping_method="UPS Next Day Air"),
     "FEDEX 2DAY": CarrierSettings(carrier_code="FedEx", shipping_method="FedEx 2Day"),
     "USPS PRIORITY": CarrierSettings(carrier_code="USPS", shipping_method="Priority Mail"),
+    "USPS FIRST": CarrierSettings(carrier_code="USPS", shipping_method="First-Class Package"),
     "DHL INTL": CarrierSettings(carrier_code="DHL", shipping_method="DHL Express Worldwide"),
 }
 
 # Amazon's ShipmentServiceLevelCategory (v0 names; v2026's fulfillmentServiceLevel matches them ignoring case and
-# underscores) -> the replica's ShipMethID. The replica has no overnight method, so NextDay and SameDay go to its
-# fastest one: a real site maps them to its own overnight ShipMethID.
+# underscores) -> the replica's ShipMethID: never slower than the buyer paid for. SameDay cannot be bought from a
+# parcel carrier, so it goes to the fastest parcel service; a site with a courier maps it to its own ShipMethID.
 DEFAULT_SHIP_METHODS: dict[str, str] = {
     "Standard": "UPS GROUND",
     "FreeEconomy": "UPS GROUND",
     "Scheduled": "UPS GROUND",
     "Expedited": "UPS 2DAY",
     "SecondDay": "UPS 2DAY",
-    "Priority": "FEDEX 2DAY",
-    "NextDay": "FEDEX 2DAY",
-    "SameDay": "FEDEX 2DAY",
+    "Priority": "UPS NEXTDAY",
+    "NextDay": "UPS NEXTDAY",
+    "SameDay": "UPS NEXTDAY",
 }
 
 

@@ -174,7 +174,8 @@ def test_a_bad_rule_is_a_config_error_at_load(tmp_path):
 @pytest.mark.parametrize("level, category, expected", [
     (None, "Standard", "UPS GROUND"),
     (None, "SECOND_DAY", "UPS 2DAY"),  # v2026 spelling
-    (None, "NextDay", "FEDEX 2DAY"),
+    (None, "NextDay", "UPS NEXTDAY"),
+    (None, "FREE_ECONOMY", "UPS GROUND"),
     ("Std US D2D Dom", "Expedited", "UPS 2DAY"),  # free-text level unmapped: its category decides
     (None, None, None),
 ])
@@ -210,6 +211,8 @@ def test_carrier_defaults_for_every_replica_ship_method():
     assert carrier_for("FEDEX 2DAY", rules).carrier_code == "FedEx"
     assert carrier_for("USPS PRIORITY", rules) == ("USPS", None, "Priority Mail")
     assert carrier_for("DHL INTL", rules).carrier_code == "DHL"
+    assert carrier_for("UPS NEXTDAY", rules) == ("UPS", None, "UPS Next Day Air")
+    assert carrier_for("USPS FIRST", rules) == ("USPS", None, "First-Class Package")
 
 
 def test_unmapped_ship_method_falls_back_to_other_named_by_the_method():
@@ -233,10 +236,11 @@ def test_other_carrier_needs_a_name_in_config():
 
 def test_customer_per_marketplace_and_unknown_marketplace_names_the_key():
     assert customer_for(make_order(), MappingSettings()) == "AMAZON-US"
+    assert customer_for(make_order(marketplace_id="A1F83G8C2ARO7P"), MappingSettings()) == "AMAZON-UK"
     with pytest.raises(errors.Permanent) as info:
-        customer_for(make_order(marketplace_id="A1F83G8C2ARO7P"), MappingSettings())
+        customer_for(make_order(marketplace_id="A1VC38T7YXB528"), MappingSettings())
     assert info.value.code == "unmapped_marketplace"
-    assert "A1F83G8C2ARO7P" in str(info.value) and "[mapping] customers" in str(info.value)
+    assert "A1VC38T7YXB528" in str(info.value) and "[mapping] customers" in str(info.value)
 
 
 def test_warehouse_by_fulfillment_channel():

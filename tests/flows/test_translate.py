@@ -187,7 +187,7 @@ def test_unknown_sku_and_unreadable_item_are_permanent():
 
 def test_unknown_marketplace_and_empty_order_are_permanent():
     with pytest.raises(errors.Permanent, match=r"\[mapping\] customers"):
-        stage(make_order(marketplace_id="A1F83G8C2ARO7P"))
+        stage(make_order(marketplace_id="A1VC38T7YXB528"))
     with pytest.raises(errors.InvalidData, match="no order items"):
         stage(make_order(lines=[], total=None))
 
