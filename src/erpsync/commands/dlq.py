@@ -57,11 +57,15 @@ def list_(status: str = typer.Option("open", help="open, replayed, discarded or 
     if not letters:
         console.print(f"no {'' if status == 'all' else status + ' '}dead letters")
         return
-    table = Table("id", "job", "key", "error", "message", "attempts", "last failed (UTC)", "status")
+    table = Table("id")
+    for name in ("job", "error", "status", "tries"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("last failed (UTC)")
+    table.add_column("message", ratio=1)
     for d in letters:
-        message = d.message if len(d.message) <= 90 else d.message[:89] + "…"
-        table.add_row(str(d.id), d.job, d.key, d.error_code, message, str(d.attempts),
-                      d.last_failed_at.strftime("%Y-%m-%d %H:%M:%S"), d.status)
+        message = d.message if len(d.message) <= 160 else d.message[:159] + "…"
+        table.add_row(str(d.id), d.job, d.error_code, d.status, str(d.attempts),
+                      d.last_failed_at.strftime("%Y-%m-%d %H:%M"), message)
     console.print(table)
 
 

@@ -5,7 +5,7 @@ names what is missing and how to fix it. No check calls Amazon over the network.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,9 @@ from sqlalchemy.engine import make_url
 from erpsync.config import Settings
 from erpsync.runtime.queue import QUEUES, backend, make_huey
 from erpsync.runtime.store import Store
+from erpsync.sage500 import replica
+from erpsync.sage500.engine import engine_from_settings
+from erpsync.sage500.gateway import Sage500Gateway
 
 REGIONS = ("na", "eu", "fe")
 
@@ -66,34 +69,24 @@ def check_queue(settings: Settings) -> Check:
 
 
 def check_sage500(settings: Settings) -> Check:
+    """Reach the Sage database and list what its schema lacks. The embedded default (a replica in a SQLite
+    file) is created and seeded here on first use, so ``erpsync init && erpsync check`` needs no other step."""
     sage = settings.sage500
     url = settings.resolve_url(sage.url)
     notes = []
     if sage.mode == "replica" and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        engine = engine_from_settings(settings)
         try:
-            from erpsync.sage500 import replica
-        except ImportError:
-            return Check("sage500", False, f"the Sage 500 replica {shown(url)} does not exist",
-                         ["create it with: erpsync sage500 replica create"])
-        replica.create(settings)
-        replica.seed(settings)
-        notes.append("created and seeded the replica (first run)")
-    try:
-        from erpsync.sage500.gateway import Sage500Gateway
-    except ImportError:
-        return Check("sage500", False, f"{sage.mode} {shown(url)}: sage500 gateway not available")
-    problems = schema_problems(Sage500Gateway.from_settings(settings).check_schema())
-    detail = f"{sage.mode} {shown(url)}: " + ("schema complete" if not problems else "schema incomplete")
+            report = replica.seed(engine, sage.company_id, tables=sage.tables)
+        finally:
+            engine.dispose()
+        notes.append(f"created the replica and seeded company {sage.company_id} ({sum(report.rows.values())} rows)")
+    with Sage500Gateway.from_settings(settings) as gateway:
+        problems = gateway.check_schema()
+    if problems and sage.mode == "replica":
+        problems.append("to add what is missing to the replica: erpsync sage500 replica create")
+    detail = f"{sage.mode} {shown(url)}: schema " + ("incomplete" if problems else "complete")
     return Check("sage500", not problems, "; ".join([detail, *notes]), problems)
-
-
-def schema_problems(result: Mapping[str, Iterable[str]] | Iterable[str]) -> list[str]:
-    """Readable lines from a schema report: {table: missing columns ([] or None: the table is missing)} or
-    already-readable strings."""
-    if not isinstance(result, Mapping):
-        return [str(line) for line in result]
-    return [f"missing table {table}" if not columns else f"table {table}: missing columns {', '.join(columns)}"
-            for table, columns in result.items()]
 
 
 def check_amazon(settings: Settings) -> Check:
