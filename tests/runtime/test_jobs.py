@@ -113,6 +113,15 @@ def test_follow_up_jobs_go_to_their_own_queue(runtime):
     assert runs(runtime, "c-next") == [1] and runtime.drain(timeout=1)
 
 
+def test_a_job_cannot_queue_its_own_pending_key(runtime, monkeypatch):
+    def again(ctx, page):
+        ctx.enqueue("test.again", page=page)
+
+    monkeypatch.setitem(jobs._REGISTRY, "test.again", jobs.Job("test.again", "amazon", again))
+    outcome = runtime.run("test.again", {"page": 1})
+    assert outcome.status == "retry" and "cannot queue its own key" in outcome.error
+
+
 def test_bad_job_names_and_kwargs_are_refused_at_enqueue(runtime):
     with pytest.raises(jobs.UnknownJob, match="no job named 'test.nope'"):
         runtime.enqueue("test.nope")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -105,7 +106,7 @@ def replay(dead_letter_id: int = typer.Argument(..., metavar="ID"),
     outcome = result.outcome
     if as_json:
         _print_json({"dead_letter": result.dead_letter.as_dict(), "queued": result.queued,
-                     "outcome": outcome.__dict__ if outcome else None})
+                     "outcome": asdict(outcome) if outcome else None})
         return
     dead = result.dead_letter
     if outcome is None:

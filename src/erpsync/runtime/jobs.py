@@ -150,6 +150,10 @@ class JobContext:
         return self.runtime.store
 
     def enqueue(self, name: str, key: str | None = None, *, delay: float | None = None, **kwargs: Any) -> bool:
+        """Queue a follow-up job. Its key must differ from this job's own, which stays pending until it ends."""
+        if (key or default_key(name, kwargs)) == self.key:
+            raise ValueError(f"job {self.job!r} cannot queue its own key {self.key!r}: it is pending until this "
+                             f"run ends; give the follow-up a key of its own (e.g. with the next page token)")
         return self.runtime.enqueue(name, key, delay=delay, **kwargs)
 
 
