@@ -1,5 +1,123 @@
 """`erpsync sage500 ...` commands (thin: parse arguments, call the library, print)."""
 
-import typer
+from __future__ import annotations
 
-app = typer.Typer(no_args_is_help=True, help="sage500 commands")
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from erpsync import config as config_mod
+from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.sage500 import replica
+from erpsync.sage500 import schema as sage_schema
+from erpsync.sage500.engine import make_engine
+from erpsync.sage500.gateway import Sage500Gateway
+
+app = typer.Typer(no_args_is_help=True, help="The Sage 500 side: replica database, schema check.")
+replica_app = typer.Typer(no_args_is_help=True, help="The built-in Sage 500 replica (SQLite file or PostgreSQL).")
+app.add_typer(replica_app, name="replica")
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)")
+UrlOption = typer.Option(None, "--url", help="Database URL of the replica (default: [sage500] url of the config)")
+
+
+def _settings(path: Optional[Path]) -> config_mod.Settings:
+    try:
+        return config_mod.load(path)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2)
+
+
+def _replica_url(settings: config_mod.Settings, url: Optional[str]) -> str:
+    return settings.resolve_url(url or settings.sage500.url)
+
+
+@replica_app.command("create")
+def create(config: Optional[Path] = ConfigOption, url: Optional[str] = UrlOption) -> None:
+    """Create the replica's tables (those missing) and its surrogate-key counters."""
+    settings = _settings(config)
+    target = _replica_url(settings, url)
+    engine = make_engine(target)
+    try:
+        made = replica.create(engine, settings.sage500.tables)
+    finally:
+        engine.dispose()
+    console.print(f"replica at {engine.url.render_as_string()}: created {len(made)} tables"
+                  + (f" ({', '.join(made)})" if made else " (all were there)"))
+
+
+@replica_app.command("seed")
+def seed(config: Optional[Path] = ConfigOption, url: Optional[str] = UrlOption,
+         items: int = typer.Option(500, "--items", min=1, help="How many items to create."),
+         seed_value: int = typer.Option(7, "--seed", help="Random seed: the same seed makes the same company."),
+         reset: bool = typer.Option(False, "--reset", help="Drop every Sage table first (destroys the replica).")
+         ) -> None:
+    """Create the replica if needed and seed a company (items, stock, prices, customers, GL accounts)."""
+    settings = _settings(config)
+    engine = make_engine(_replica_url(settings, url))
+    tables = settings.sage500.tables
+    try:
+        if reset:
+            replica.drop(engine, tables)
+        with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("seeding", total=len(replica.SEEDED_TABLES))
+
+            def advance(table: str, rows: int) -> None:
+                progress.update(task, advance=1, description=table)
+
+            report = replica.seed(engine, settings.sage500.company_id, items=items, seed=seed_value,
+                                  tables=tables, progress=advance)
+    except (ErpsyncError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
+    finally:
+        engine.dispose()
+    table = Table(title=f"Sage 500 replica, company {report.company_id} ({engine.url.render_as_string()})")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in report.rows.items():
+        table.add_row(name, str(rows))
+    console.print(table)
+
+
+def check_lines(settings: config_mod.Settings, *, create_replica: bool = True) -> tuple[bool, list[str]]:
+    """The Sage part of ``erpsync check``: connectivity and schema. (ok, lines to print).
+
+    In replica mode an empty database (a fresh install) is created and seeded first when ``create_replica``."""
+    notes = []
+    try:
+        with Sage500Gateway.from_settings(settings) as gateway:
+            where = gateway.engine.url.render_as_string()
+            problems = gateway.check_schema()
+            fresh = len(problems) == len(sage_schema.expected_tables(settings.sage500.tables))
+            if settings.sage500.mode == "replica" and create_replica and fresh:
+                report = replica.seed(gateway.engine, settings.sage500.company_id, tables=settings.sage500.tables)
+                notes.append(f"Sage 500 replica created at {where}: company {report.company_id}, "
+                             f"{report.rows['timItem']} items")
+                problems = gateway.check_schema()
+    except ErpsyncError as exc:
+        return False, [f"Sage 500 ({settings.sage500.mode}): {exc}"]
+    if not problems:
+        return True, [*notes, f"Sage 500 ({settings.sage500.mode}) at {where}: schema complete"]
+    hint = ("run `erpsync sage500 replica seed`" if settings.sage500.mode == "replica"
+            else "create the tables listed (the extension tables and the package table are erpsync's)")
+    return False, [f"Sage 500 ({settings.sage500.mode}) at {where}: {len(problems)} problem(s); {hint}",
+                   *[f"  {p}" for p in problems]]
+
+
+@app.command("check")
+def check(config: Optional[Path] = ConfigOption) -> None:
+    """Connect to Sage (or the replica) and list missing tables and columns by name."""
+    ok, lines = check_lines(_settings(config))
+    for line in lines:
+        (console if ok else err).print(line, markup=False, highlight=False)
+    raise typer.Exit(0 if ok else 1)

@@ -142,7 +142,12 @@ class SeedReport:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-Progress = Callable[[str, int], None]
+Progress = Callable[[str, int], None]  # (table, rows) after each table is seeded
+SEEDED_TABLES = (
+    "tsmCompany", "tciUnitMeasure", "tciPaymentTerms", "tciShipMethod", "tglAccount", "timWarehouse", "timWhseBin",
+    "timItem", "timItemDescription", "timInventory", "timWhseBinInvt", "timPriceSheet", "tciAddress", "tciContact",
+    "tarCustomer", "tarCustAddr",
+)
 
 
 class _Seeder:
@@ -167,15 +172,10 @@ class _Seeder:
     def put(self, table, rows: list[dict]) -> None:
         if rows:
             self.conn.execute(insert(table), rows)
-        self.report.rows[table.name] = self.report.rows.get(table.name, 0) + len(rows)
+        self.report.rows[table.name] = len(rows)
         if self.progress:
             self.progress(table.name, len(rows))
 
-    def address(self, name: str, line1: str, city: str, state: str, country: str, postal: str) -> int:
-        key = self.key("tciAddress")
-        self.put(s.tciAddress, [dict(AddrKey=key, AddrName=name, AddrLine1=line1, City=city, StateID=state,
-                                     CountryID=country, PostalCode=postal)])
-        return key
 
 
 def seed(engine: Engine, company_id: str = "SOA", items: int = 500, seed: int = 7, *,
@@ -190,7 +190,8 @@ def seed(engine: Engine, company_id: str = "SOA", items: int = 500, seed: int = 
     with engine.begin() as conn:
         if conn.execute(select(s.tsmCompany.c.CompanyID).where(s.tsmCompany.c.CompanyID == company_id)).first():
             raise ConfigError(f"company {company_id} is already seeded in {engine.url.render_as_string()}; "
-                              f"use a new database or reset it")
+                              f"use a new database or reset it "
+                              f"(erpsync sage500 replica seed --reset)")
         seeder = _Seeder(conn, company_id, random.Random(seed), progress)
         _seed_setup(seeder)
         _seed_items(seeder, products[:items], now)
@@ -270,18 +271,21 @@ def _seed_customers(sd: _Seeder, now: datetime) -> None:
     customers = [(cust, name, currency, country, market) for market, (cust, currency, country, name)
                  in MARKETPLACES.items()]
     customers.append((HOLD_CUSTOMER, "On Hold Trading Co. (credit hold)", "USD", "USA", None))
-    rows, addrs = [], []
+    addresses, contacts, rows, cust_addrs = [], [], [], []
     for cust_id, name, currency, country, market in customers:
-        addr = sd.address(name[:40], "410 Terry Ave N", "Seattle", "WA", country, "98109")
-        contact = sd.key("tciContact")
-        cust = sd.key("tarCustomer")
-        sd.put(s.tciContact, [dict(CntctKey=contact, CntctOwnerKey=cust, EntityType=501, Name="Accounts Payable",
-                                   EMailAddr=f"ap+{cust_id.lower()}@example.com")])
+        addr, contact, cust = sd.key("tciAddress"), sd.key("tciContact"), sd.key("tarCustomer")
+        addresses.append(dict(AddrKey=addr, AddrName=name[:40], AddrLine1="410 Terry Ave N", City="Seattle",
+                              StateID="WA", CountryID=country, PostalCode="98109"))
+        contacts.append(dict(CntctKey=contact, CntctOwnerKey=cust, EntityType=501, Name="Accounts Payable",
+                             EMailAddr=f"ap+{cust_id.lower()}@example.com"))
         rows.append(dict(CustKey=cust, CompanyID=sd.company_id, CustID=cust_id, CustName=name[:40], Status=1,
                          Hold=1 if market is None else 0, PrimaryAddrKey=addr, DfltBillToAddrKey=addr,
                          DfltShipToAddrKey=addr, PrimaryCntctKey=contact, DfltSalesAcctKey=sd.accounts[SALES_ACCOUNT],
                          ShipPriority=3, UserFld1=market, CreateDate=now, CreateType=1, CreateUserID="erpsync"))
-        addrs.append(dict(AddrKey=addr, CustKey=cust, CustAddrID="PRIMARY", ShipMethKey=sd.ship_methods["UPS GROUND"],
-                          WhseKey=sd.warehouses["MAIN"], FreightMethod=2, CurrID=currency, LanguageID=1033))
+        cust_addrs.append(dict(AddrKey=addr, CustKey=cust, CustAddrID="PRIMARY",
+                               ShipMethKey=sd.ship_methods["UPS GROUND"], WhseKey=sd.warehouses["MAIN"],
+                               FreightMethod=2, CurrID=currency, LanguageID=1033))
+    sd.put(s.tciAddress, addresses)
+    sd.put(s.tciContact, contacts)
     sd.put(s.tarCustomer, rows)
-    sd.put(s.tarCustAddr, addrs)
+    sd.put(s.tarCustAddr, cust_addrs)
