@@ -121,7 +121,7 @@ def _lines(line: model.OrderLine, item: ItemInfo, number: int, warehouse: str, s
     parts = _priced(line)
     if len(parts) > 1:
         comments.append(f"Amazon charged {line.item_price.amount} for {line.quantity}: split in two prices")
-    description = (item.description or line.title or item.item_id)[:DESCRIPTION]
+    description = (item.description or line.title or item.item_id)[:DESCRIPTION].rstrip()
     staged = []
     for index, (quantity, unit_price, amount) in enumerate(parts):
         first = index == 0

@@ -1,0 +1,140 @@
+"""`erpsync orders preview FILE [--json]`: a saved getOrder response -> canonical order -> Sage staging rows, with
+nothing written. Fixtures are built here from Amazon's official getOrder example (read through ``spapi_ref``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from erpsync.cli import app
+
+pytest.importorskip("erpsync.amazon.translate", reason="the Amazon connector (order_from_api) is not there yet")
+replica = pytest.importorskip("erpsync.sage500.replica", reason="the Sage replica is not there yet")
+from erpsync.sage500 import schema  # noqa: E402
+from erpsync.sage500.engine import make_engine  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def official(spapi_ref):
+    """The getOrder 200 example of Amazon's Orders v2026-01-01 model ({"order": {...}})."""
+    model = json.loads((spapi_ref / "models" / "orders_2026-01-01.json").read_text())
+    return model["paths"]["/orders/2026-01-01/orders/{orderId}"]["get"]["responses"]["200"]["examples"][
+        "application/json"]
+
+
+def us_unshipped(official, sku: str) -> dict:
+    """The official example moved to the US marketplace, in USD, not yet shipped, selling ``sku``."""
+    response = copy.deepcopy(official)
+    order = response["order"]
+    order["salesChannel"]["marketplaceId"] = "ATVPDKIKX0DER"
+    order["fulfillment"]["fulfillmentStatus"] = "UNSHIPPED"
+    order["fulfillment"]["fulfillmentServiceLevel"] = "SECOND_DAY"
+    order["recipient"]["deliveryAddress"].update(
+        countryCode="US", stateOrRegion="Washington", city="Seattle", postalCode="98109-5210",
+        districtOrCounty="", addressLine1="410 Terry Avenue North Suite 1200 Building Doppler")
+    order["orderItems"][0]["product"]["sellerSku"] = sku
+    text = json.dumps(response).replace('"GBP"', '"USD"')
+    return json.loads(text)
+
+
+def run(tmp_path, payload, *args):
+    file = tmp_path / "order.json"
+    file.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return runner.invoke(app, ["orders", "preview", str(file), *args])
+
+
+@pytest.fixture
+def sage(workdir):
+    """A seeded Sage replica named by ./erpsync.toml in the working directory."""
+    (workdir / "erpsync.toml").write_text('[sage500]\nurl = "sqlite:///sage.db"\n')
+    engine = make_engine(f"sqlite:///{workdir / 'sage.db'}")
+    replica.seed(engine, items=30)
+    yield engine
+    engine.dispose()
+
+
+def test_official_example_without_a_database_shows_rows_unchecked(workdir, official):
+    result = run(workdir, official, "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["action"]["kind"] == "report"  # Shipped on Amazon, never written: reported, not written
+    assert shown["order"]["amazon_order_id"] == "202-1234567-8901234"
+    header = shown["header"]
+    assert (header["CustID"], header["CurrID"], header["CustPONo"]) == ("AMAZON-UK", "GBP", "1234567-8901234")
+    assert (header["DfltShipToCountryID"], header["DfltShipToStateID"]) == ("GBR", "")
+    assert header["DfltShipToAddrLine5"] == "England"
+    assert shown["totals"] == {"sage": "103.97", "amazon": "103.97", "currency": "GBP"}
+    (line,) = shown["lines"]
+    assert (line["ItemID"], line["QtyOrd"], line["UnitPrice"], line["ExtAmt"]) == (
+        "ECHO-DOT-4-UK-CHARCOAL-3PACK", "3", "29.99000", "89.97")
+    assert shown["skus"]["ECHO-DOT-4-UK-CHARCOAL-3PACK"]["how"] == "unchecked (identity)"
+    assert shown["items_from"].startswith("none: no Sage database")
+    assert not (workdir / ".erpsync" / "sage500.db").exists()  # a preview creates nothing
+
+
+def test_tables_are_printed_by_default(workdir, official):
+    result = run(workdir, official)
+    assert result.exit_code == 0, result.output
+    for title in ("Amazon order items (canonical)", "StgSalesOrder (would be written)", "StgSOLine (would be written)",
+                  "total: Sage 103.97 / Amazon 103.97 GBP", "action: report"):
+        assert title in result.stdout
+
+
+def test_with_the_replica_item_data_comes_from_sage_and_nothing_is_written(sage, workdir, official):
+    item_id, short_desc, unit = replica.catalog()[0][:3]
+    payload = us_unshipped(official, item_id.lower())  # Sage compares ItemIDs ignoring case
+    result = run(workdir, payload, "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["action"]["kind"] == "write" and shown["items_from"].startswith("Sage database")
+    header, (line,) = shown["header"], shown["lines"]
+    assert (header["CustID"], header["DfltShipMethID"], header["DfltShipToStateID"]) == (
+        "AMAZON-US", "UPS 2DAY", "WA")
+    assert (header["DfltShipToAddrLine2"], header["DfltShipToAddrLine3"]) == (
+        "410 Terry Avenue North", "Suite 1200 Building Doppler")
+    assert (line["ItemID"], line["Description"], line["UnitMeasID"]) == (item_id, short_desc, unit)
+    assert shown["skus"][item_id.lower()]["how"] == "identity (case)"
+    with sage.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.StgSalesOrder)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(schema.tsoSalesOrder)).scalar_one() == 0
+
+
+def test_unknown_sku_against_the_replica_exits_1_with_closest_items(sage, workdir, official):
+    item_id = replica.catalog()[0][0]
+    result = run(workdir, us_unshipped(official, item_id + "X"))
+    assert result.exit_code == 1
+    assert f"SKU '{item_id}X' (order 202-1234567-8901234) has no Sage item; closest items: {item_id} (" in (
+        result.stderr)
+    assert result.stdout == ""
+
+
+def test_total_mismatch_exits_1_and_explains(workdir, official):
+    payload = copy.deepcopy(official)
+    payload["order"]["proceeds"]["grandTotal"]["amount"] = "105.97"
+    result = run(workdir, payload)
+    assert result.exit_code == 1
+    stderr = result.stderr
+    assert "does not equal Amazon's order total 105.97 GBP" in stderr and "outside the items" in stderr
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda order: order.pop("orderId"), "orderId"),
+    (lambda order: order["salesChannel"].update(marketplaceId="A1VC38T7YXB528"), "[mapping] customers"),
+])
+def test_invalid_or_unmappable_order_exits_1_with_the_reason(workdir, official, mutate, message):
+    payload = copy.deepcopy(official)
+    mutate(payload["order"])
+    result = run(workdir, payload["order"])  # the bare Order works as well as {"order": ...}
+    assert result.exit_code == 1
+    assert message in result.stderr
+
+
+def test_unreadable_file_exits_1(workdir):
+    result = run(workdir, "{not json")
+    assert result.exit_code == 1 and "cannot read a JSON getOrder response" in result.stderr
