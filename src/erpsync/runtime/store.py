@@ -250,6 +250,7 @@ class Store:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self.reader = _reader(engine)
         self.dead_letters = DeadLetters(engine)
 
     @classmethod
@@ -267,7 +268,7 @@ class Store:
 
     @property
     def revision(self) -> str | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return _current_revision(conn)
 
     @property
@@ -289,7 +290,7 @@ class Store:
     # order journal (binder: Amazon order id -> Sage sales order) -----------------------------------------------
 
     def journal_get(self, amazon_order_id: str) -> JournalEntry | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(order_journal)
                                .where(order_journal.c.amazon_order_id == amazon_order_id)).first()
         return JournalEntry(**row._mapping) if row else None
@@ -327,14 +328,14 @@ class Store:
         query = sa.select(order_journal).order_by(order_journal.c.updated_at).limit(limit)
         if status is not None:
             query = query.where(order_journal.c.status.in_([status] if isinstance(status, str) else status))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [JournalEntry(**row._mapping) for row in conn.execute(query)]
 
     # cursors ---------------------------------------------------------------------------------------------------
 
     def cursor(self, name: str, initial: V, overlap: timedelta | int | None = None) -> Cursor[V]:
         """The cursor ``name``; the type of ``initial`` (datetime, int or str) is the type of its values."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(cursors.c.value).where(cursors.c.name == name)).first()
         last = _decode(row.value, type(initial)) if row else None
         return Cursor(self, name, initial, overlap, last)
@@ -370,7 +371,7 @@ class Store:
             conn.execute(job_keys.delete().where(job_keys.c.key == key))
 
     def job_keys_pending(self, *, limit: int = 1000) -> list[PendingJob]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(job_keys).order_by(job_keys.c.due_at).limit(limit))
             return [PendingJob(**row._mapping) for row in rows]
 
@@ -385,7 +386,7 @@ class Store:
                 "confirmed_at": confirmed_at or utcnow()})
 
     def confirmed_packages(self, ship_key: int) -> set[int]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(shipment_confirmations.c.package_no)
                                 .where(shipment_confirmations.c.ship_key == ship_key))
             return {row.package_no for row in rows}
@@ -400,7 +401,7 @@ class Store:
         query = sa.select(audit).order_by(audit.c.id.desc()).limit(limit)
         if event is not None:
             query = query.where(audit.c.event == event)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [AuditEvent(**row._mapping) for row in conn.execute(query)]
 
 
@@ -409,6 +410,7 @@ class DeadLetters:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self.reader = _reader(engine)
 
     def add(self, *, job: str, queue: str, key: str, payload: dict[str, Any], error_class: str, error_code: str,
             message: str, record: str | None, attempts: int, first_failed_at: datetime,
@@ -421,7 +423,7 @@ class DeadLetters:
             return result.inserted_primary_key[0]
 
     def get(self, id: int) -> DeadLetter | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(sa.select(dead_letters).where(dead_letters.c.id == id)).first()
         return DeadLetter(**row._mapping) if row else None
 
@@ -432,7 +434,7 @@ class DeadLetters:
             query = query.where(dead_letters.c.status == status)
         if job is not None:
             query = query.where(dead_letters.c.job == job)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [DeadLetter(**row._mapping) for row in conn.execute(query)]
 
     def mark(self, id: int, status: str | None = None, *, result: str | None = None,
@@ -489,11 +491,18 @@ def _engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn):
-            # Take the write lock up front: no deadlocked read-then-write upgrades between processes.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock up front: no deadlocked read-then-write upgrades between processes.
+            # Readers (see _reader) run each statement on its own and never block a writer (WAL).
+            if not conn.get_execution_options().get("erpsync_read"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
     elif engine.dialect.name != "postgresql":
         raise ValueError(f"state store {engine.url.drivername}: use sqlite:///... or postgresql://...")
     return engine
+
+
+def _reader(engine: sa.Engine) -> sa.Engine:
+    """The same engine and pool, for connections that only read."""
+    return engine.execution_options(erpsync_read=True)
 
 
 def _current_revision(conn: sa.Connection) -> str | None:
