@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Select, column, create_engine, select, table
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from erpsync.sandbox.core import invalid_input, not_found, world_of
 from erpsync.sandbox.notifications import SqsSink, WebhookSink
@@ -69,18 +71,19 @@ class GenerateOrders(BaseModel):
     seed: int | None = None  # default: the world's random stream
 
 
-def sage_skus(url: str, company_id: str | None = None) -> list[str]:
-    """Item ids of a Sage 500 (replica) database: ``SELECT ItemID FROM timItem [WHERE CompanyID = ?]``."""
-    from sqlalchemy import column, create_engine, select, table
-
+def sage_items_query(company_id: str | None = None) -> Select:
+    """``SELECT ItemID FROM timItem [WHERE CompanyID = :company] ORDER BY ItemID`` (SQLAlchemy Core)."""
     items = table("timItem", column("ItemID"), column("CompanyID"))
     query = select(items.c.ItemID).order_by(items.c.ItemID)
-    if company_id:
-        query = query.where(items.c.CompanyID == company_id)
+    return query.where(items.c.CompanyID == company_id) if company_id else query
+
+
+def sage_skus(url: str, company_id: str | None = None) -> list[str]:
+    """Item ids of a Sage 500 (replica) database at SQLAlchemy ``url``."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return [row[0].strip() for row in conn.execute(query)]
+            return [row[0].strip() for row in conn.execute(sage_items_query(company_id))]
     finally:
         engine.dispose()
 
@@ -283,7 +286,11 @@ def generate_orders(world: World, request: GenerateOrders) -> list[str]:
                             f"Known: {', '.join(world.marketplaces)}.")
     known = list(request.skus or [])
     if request.sage_url:
-        known += sage_skus(request.sage_url, request.sage_company_id)
+        try:
+            known += sage_skus(request.sage_url, request.sage_company_id)
+        except (SQLAlchemyError, ArgumentError) as exc:
+            raise invalid_input("Cannot read SKUs from sage_url.",
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
     with world.lock:
         if not known and not request.skus:
             known = [sku for sku in world.listings if not sku.startswith("NOSAGE-")] or DEFAULT_SKUS
