@@ -1,0 +1,282 @@
+"""Event-Driven Consumer for ORDER_CHANGE: envelope validation, the SQS consumer, and the Notifications API calls
+that set up a destination and a subscription.
+
+:func:`parse_notification` checks an envelope against what ``schemas/notifications/OrderChangeNotification.json``
+requires (fields, types, enums, nullability) and returns an :class:`OrderChange`, or raises
+:class:`errors.InvalidData` naming each bad field. :class:`SqsConsumer` long-polls a queue and deletes a message
+only after the handler returned normally — i.e. after the job it enqueued is durable; a handler failure leaves the
+message to SQS (visible again after its visibility timeout, then the queue's redrive policy).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from erpsync import logs, model
+from erpsync.errors import InvalidData
+
+if TYPE_CHECKING:
+    from erpsync.amazon.client import AmazonClient
+    from erpsync.config import Settings
+
+log = logs.get("erpsync.amazon.notifications")
+
+# --- the envelope, as the official schema requires it ----------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class _Item(_Strict):
+    OrderItemId: str
+    SellerSKU: str
+    SupplySourceId: str | None
+    Quantity: int
+    QuantityShipped: int | None = None
+    OrderItemStatus: Literal["Unshipped", "Shipped"] | None = None
+    IsBuyerRequestedCancel: bool | None = None
+
+
+class _Summary(_Strict):
+    MarketplaceId: str
+    OrderStatus: Literal["Pending", "Unshipped", "PartiallyShipped", "Shipped", "Canceled", "Unfulfillable",
+                         "InvoiceUnconfirmed", "PendingAvailability"]
+    PurchaseDate: str | None
+    DestinationPostalCode: str | None
+    FulfillmentType: Literal["AFN", "MFN"]
+    OrderType: Literal["StandardOrder", "LongLeadTimeOrder", "Preorder", "BackOrder", "SourcingOnDemandOrder"]
+    OrderItems: list[_Item]
+    NumberOfItemsShipped: int | None = None
+    NumberOfItemsUnshipped: int | None = None
+    OrderPrograms: list[Literal["Business", "Prime", "Premium", "IBA", "Replacement"]] | None = None
+    ShippingPrograms: list[Literal["ShipDateSet", "GlobalExpress", "ISPU", "AccessPoint", "TFM", "EasyShip"]] | None \
+        = None
+
+
+class _Trigger(_Strict):
+    TimeOfOrderChange: str | None
+    ChangeReason: str
+
+
+class _OrderChangeNotification(_Strict):
+    NotificationLevel: Literal["OrderItemLevel", "OrderLevel"]
+    SellerId: str
+    AmazonOrderId: str
+    OrderChangeType: Literal["BuyerRequestedChange", "DeliveryTipChange", "OrderStatusChange"]
+    OrderChangeTrigger: _Trigger
+    Summary: _Summary
+
+
+class _Payload(_Strict):
+    OrderChangeNotification: _OrderChangeNotification
+
+
+class _Metadata(_Strict):
+    ApplicationId: str
+    SubscriptionId: str
+    PublishTime: str
+    NotificationId: str = Field(min_length=1)
+
+
+class _Envelope(_Strict):
+    NotificationVersion: str
+    NotificationType: Literal["ORDER_CHANGE"]
+    PayloadVersion: str
+    EventTime: datetime
+    Payload: _Payload
+    NotificationMetadata: _Metadata
+
+
+class OrderChangeItem(model.Record):
+    order_item_id: str
+    sku: str
+    quantity: int
+    quantity_shipped: int | None = None
+    buyer_requested_cancel: bool = False
+
+
+class OrderChange(model.Record):
+    """An ORDER_CHANGE notification: a trigger to read the order (it carries no prices and no PII)."""
+
+    notification_id: str
+    amazon_order_id: str
+    marketplace_id: str
+    order_status: model.OrderStatus
+    event_time: model.UtcDatetime
+    seller_id: str
+    change_type: str
+    change_reason: str
+    fulfillment_channel: model.FulfillmentChannel
+    notification_level: str
+    subscription_id: str
+    items: tuple[OrderChangeItem, ...] = ()
+
+
+def parse_notification(body: bytes | str | dict[str, Any]) -> OrderChange:
+    """Validate an ORDER_CHANGE envelope (SQS message body or webhook request body)."""
+    try:
+        text = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        envelope = _Envelope.model_validate_json(text)
+    except ValidationError as exc:
+        raise InvalidData(_describe(body, exc), record=_notification_id(body)) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidData(f"ORDER_CHANGE notification is not JSON: {exc}") from None
+    change = envelope.Payload.OrderChangeNotification
+    summary = change.Summary
+    if envelope.EventTime.utcoffset() is None:
+        raise InvalidData(f"ORDER_CHANGE notification {envelope.NotificationMetadata.NotificationId}: "
+                          f"EventTime has no timezone", record=envelope.NotificationMetadata.NotificationId)
+    return OrderChange(
+        notification_id=envelope.NotificationMetadata.NotificationId,
+        amazon_order_id=change.AmazonOrderId,
+        marketplace_id=summary.MarketplaceId,
+        order_status=model.OrderStatus(summary.OrderStatus),
+        event_time=envelope.EventTime,
+        seller_id=change.SellerId,
+        change_type=change.OrderChangeType,
+        change_reason=change.OrderChangeTrigger.ChangeReason,
+        fulfillment_channel=model.FulfillmentChannel(summary.FulfillmentType),
+        notification_level=change.NotificationLevel,
+        subscription_id=envelope.NotificationMetadata.SubscriptionId,
+        items=tuple(OrderChangeItem(order_item_id=item.OrderItemId, sku=item.SellerSKU, quantity=item.Quantity,
+                                    quantity_shipped=item.QuantityShipped,
+                                    buyer_requested_cancel=bool(item.IsBuyerRequestedCancel))
+                    for item in summary.OrderItems),
+    )
+
+
+def _notification_id(body: Any) -> str | None:
+    try:
+        data = json.loads(body) if isinstance(body, (bytes, str)) else body
+        return str(data["NotificationMetadata"]["NotificationId"])
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _describe(body: Any, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(body)"
+        problems.append(f"{where}: {'is missing' if error['type'] == 'missing' else error['msg']}")
+    name = _notification_id(body)
+    return f"ORDER_CHANGE notification {name or '(no NotificationId)'} is invalid: " + "; ".join(problems)
+
+
+# --- SQS -------------------------------------------------------------------------------------------------------
+
+
+class SqsConsumer:
+    """Long-polls an SQS queue of ORDER_CHANGE envelopes (boto3)."""
+
+    def __init__(self, queue_url: str, *, endpoint_url: str | None = None, region: str = "us-east-1",
+                 aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
+                 wait_seconds: int = 20, max_messages: int = 10):
+        import boto3
+        from botocore.config import Config
+
+        if not 0 <= wait_seconds <= 20 or not 1 <= max_messages <= 10:
+            raise ValueError("SQS allows wait_seconds 0..20 and max_messages 1..10")
+        self.queue_url, self.wait_seconds, self.max_messages = queue_url, wait_seconds, max_messages
+        self._sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region,
+                                 aws_access_key_id=aws_access_key_id, aws_secret_access_key=aws_secret_access_key,
+                                 config=Config(connect_timeout=10, read_timeout=wait_seconds + 10,
+                                               retries={"max_attempts": 3, "mode": "standard"}))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> SqsConsumer:
+        notifications = settings.amazon.notifications
+        if not notifications.sqs_queue_url:
+            raise ValueError("amazon.notifications.sqs_queue_url is not set")
+        secrets = settings.secrets
+        return cls(notifications.sqs_queue_url, endpoint_url=notifications.sqs_endpoint_url,
+                   region=notifications.sqs_region,
+                   aws_access_key_id=secrets.aws_access_key_id.get_secret_value() if secrets.aws_access_key_id
+                   else None,
+                   aws_secret_access_key=secrets.aws_secret_access_key.get_secret_value()
+                   if secrets.aws_secret_access_key else None, **options)
+
+    def consume(self, handler: Callable[[OrderChange], None], *,
+                on_invalid: Callable[[str, InvalidData], None] | None = None,
+                stop: threading.Event | None = None, max_polls: int | None = None) -> int:
+        """Receive until ``stop`` is set (or ``max_polls`` receives); return how many messages were deleted.
+
+        ``handler(change)`` must make the work durable (enqueue the job) before returning. A message that is not
+        a valid envelope goes to ``on_invalid(body, error)`` (park it as a dead letter), and is deleted once that
+        returned; without ``on_invalid`` it stays in the queue for SQS's own redrive policy.
+        """
+        deleted = polls = 0
+        while not (stop is not None and stop.is_set()) and (max_polls is None or polls < max_polls):
+            polls += 1
+            reply = self._sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.max_messages,
+                                              WaitTimeSeconds=self.wait_seconds)
+            for message in reply.get("Messages", ()):
+                if self._handle(message, handler, on_invalid):
+                    self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    deleted += 1
+        return deleted
+
+    def _handle(self, message: dict[str, Any], handler: Callable[[OrderChange], None],
+                on_invalid: Callable[[str, InvalidData], None] | None) -> bool:
+        body = message.get("Body", "")
+        try:
+            change = parse_notification(body)
+        except InvalidData as exc:
+            log.warning("amazon.sqs.invalid", message_id=message.get("MessageId"), error=str(exc))
+            if on_invalid is None:
+                return False
+            try:
+                on_invalid(body, exc)
+            except Exception as failure:  # noqa: BLE001 - keep consuming; the message stays for a retry
+                log.error("amazon.sqs.invalid_not_parked", message_id=message.get("MessageId"),
+                          error=type(failure).__name__)
+                return False
+            return True
+        try:
+            handler(change)
+        except Exception as failure:  # noqa: BLE001 - keep consuming; the message stays for a retry
+            log.error("amazon.sqs.handler_failed", amazon_order_id=change.amazon_order_id,
+                      notification_id=change.notification_id, error=type(failure).__name__)
+            return False
+        log.info("amazon.sqs.handled", amazon_order_id=change.amazon_order_id,
+                 notification_id=change.notification_id)
+        return True
+
+
+# --- Notifications API: destination and subscription -----------------------------------------------------------
+
+
+class Notifications:
+    def __init__(self, client: AmazonClient):
+        self._client = client
+
+    def create_destination(self, name: str, sqs_arn: str) -> str:
+        """Register an SQS queue as a destination (grantless); the destination id."""
+        from erpsync.amazon.client import NOTIFICATIONS_SCOPE
+
+        if not sqs_arn.startswith("arn:aws:sqs:") or sqs_arn.count(":") < 5:
+            raise ValueError(f"{sqs_arn!r} is not an SQS ARN (arn:aws:sqs:<region>:<account>:<queue>)")
+        body = {"name": name, "resourceSpecification": {"sqs": {"arn": sqs_arn}}}
+        reply = self._client.call("createDestination", "POST", "/notifications/v1/destinations", body=body,
+                                  grantless=NOTIFICATIONS_SCOPE)
+        return str(reply.body["payload"]["destinationId"])
+
+    def create_subscription(self, destination_id: str, notification_type: str = "ORDER_CHANGE", *,
+                            order_change_types: Iterable[str] = ("OrderStatusChange", "BuyerRequestedChange"),
+                            marketplace_ids: Iterable[str] | None = None) -> str:
+        """Subscribe the seller to ``notification_type`` at ``destination_id``; the subscription id. ORDER_CHANGE
+        subscriptions are filtered to ``order_change_types`` in ``marketplace_ids``."""
+        body: dict[str, Any] = {"payloadVersion": "1.0", "destinationId": destination_id}
+        if notification_type == "ORDER_CHANGE":
+            body["processingDirective"] = {"eventFilter": {
+                "eventFilterType": "ORDER_CHANGE", "orderChangeTypes": list(order_change_types),
+                "marketplaceIds": list(marketplace_ids or self._client.marketplace_ids)}}
+        reply = self._client.call("createSubscription", "POST", f"/notifications/v1/subscriptions/{notification_type}",
+                                  body=body)
+        return str(reply.body["payload"]["subscriptionId"])
