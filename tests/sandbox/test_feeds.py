@@ -252,6 +252,7 @@ SCHEMA_CASES = [
     {"messageId": 10, "sku": "A", "operationType": "PARTIAL_UPDATE", "productType": "P",
      "requirements": "LISTING", "attributes": {"x": [{}]}},
     {"messageId": 11, "sku": "A", "operationType": "UPDATE", "productType": "P", "attributes": {}},
+    {"messageId": 2**31, "sku": "A", "operationType": "DELETE"},  # the feed schema's maximum
 ]
 
 

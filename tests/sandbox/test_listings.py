@@ -60,7 +60,8 @@ def _availability(quantity):
 
 def _offer(price):
     return {"op": "replace", "path": "/attributes/purchasable_offer",
-            "value": [{"marketplace_id": US, "currency": "USD", "our_price": [{"schedule": [{"value_with_tax": price}]}]}]}
+            "value": [{"marketplace_id": US, "currency": "USD",
+                       "our_price": [{"schedule": [{"value_with_tax": price}]}]}]}
 
 
 def test_get_listings_item_renders_each_requested_data_set(sandbox, api, models):

@@ -7,7 +7,8 @@ condition live in its fields; every other attribute is kept as sent in ``Listing
 Attribute shapes (spapi-notes §5.1, the official feed example):
 ``fulfillment_availability: [{"fulfillment_channel_code": "DEFAULT", "quantity": 10}]`` (``AMAZON_NA`` etc. for
 FBA: Amazon counts those units, a quantity sent is ignored with a warning) and
-``purchasable_offer: [{"marketplace_id": ..., "currency": "USD", "our_price": [{"schedule": [{"value_with_tax": 19.99}]}]}]``.
+``purchasable_offer: [{"marketplace_id": ..., "currency": "USD",
+"our_price": [{"schedule": [{"value_with_tax": 19.99}]}]}]``.
 """
 
 from __future__ import annotations
@@ -217,7 +218,11 @@ def _merge(current: list[dict[str, Any]], value: list[dict[str, Any]]) -> list[d
 
 
 def patch(listing: Listing, patches: list[dict[str, Any]], marketplace_id: str, now: datetime) -> list[Problem]:
-    """Apply JSON Patch operations to top-level attributes; nothing is applied when any operation has an error."""
+    """Apply JSON Patch operations to top-level attributes; nothing is applied when any operation has an error.
+
+    ``add`` and ``replace`` set the attribute, ``merge`` updates the entries with the same selector
+    (fulfillment_channel_code, marketplace_id or language_tag) and adds the others, ``delete`` removes the
+    whole attribute (quantity 0, or no offer: not buyable)."""
     problems: list[Problem] = []
     planned: list[tuple[str, str, Any]] = []
     for number, operation in enumerate(patches, start=1):

@@ -32,6 +32,7 @@ from erpsync.sandbox.world import Listing
 FEED_TYPE = "JSON_LISTINGS_FEED"
 OPERATIONS = ("UPDATE", "PARTIAL_UPDATE", "PATCH", "DELETE")
 MAX_MESSAGES = 25_000
+MAX_MESSAGE_ID = 2**31 - 1
 
 # Issue codes (the sandbox's own; Amazon's are numeric strings too).
 NOT_JSON = "4000001"
@@ -77,29 +78,34 @@ def schemas(folder: Path | None = None) -> Schemas:
     return _schemas_at(str(folder) if folder else None)
 
 
-def _path(error: jsonschema.ValidationError) -> str:
-    return "/".join(str(part) for part in error.absolute_path) or "(document)"
+def _describe(error: jsonschema.ValidationError, message: Any, skip: int = 0) -> str:
+    """One schema error as text; ``skip`` drops the leading ``messages/<i>`` of a feed-level path."""
+    if error.validator == "oneOf" and len(error.absolute_path) == skip and isinstance(message, dict):
+        return (f"message does not fit operationType {message.get('operationType')!r}: "
+                + _operation_rule(message.get("operationType")))
+    return f"{'/'.join(str(p) for p in list(error.absolute_path)[skip:]) or '(message)'}: {error.message}"
 
 
-def _envelope_problems(feed: Any, validator: jsonschema.protocols.Validator | None) -> list[str]:
-    """Problems with the feed outside its messages (those are judged one by one)."""
+def _feed_problems(feed: Any, validator: jsonschema.protocols.Validator | None
+                   ) -> tuple[list[str], dict[int, list[str]]]:
+    """Problems of the feed as a whole, and problems the feed schema finds in message ``i``."""
     if validator is None:
-        return structural_problems(feed)
-    return [f"{_path(e)}: {e.message}" for e in validator.iter_errors(feed)
-            if not (len(e.absolute_path) >= 2 and e.absolute_path[0] == "messages")]
+        return structural_problems(feed), {}
+    envelope: list[str] = []
+    per_message: dict[int, list[str]] = {}
+    for error in validator.iter_errors(feed):
+        where = list(error.absolute_path)
+        if len(where) >= 2 and where[0] == "messages" and isinstance(where[1], int):
+            per_message.setdefault(where[1], []).append(_describe(error, feed["messages"][where[1]], skip=2))
+        else:
+            envelope.append(f"{'/'.join(map(str, where)) or '(document)'}: {error.message}")
+    return envelope, per_message
 
 
 def _message_problems(message: Any, validator: jsonschema.protocols.Validator | None) -> list[str]:
     if validator is None:
         return structural_message_problems(message)
-    problems = []
-    for error in validator.iter_errors(message):
-        if error.validator == "oneOf" and isinstance(message, dict):
-            problems.append(f"message does not fit operationType {message.get('operationType')!r}: "
-                            + _operation_rule(message.get("operationType")))
-        else:
-            problems.append(f"{_path(error)}: {error.message}")
-    return problems
+    return [_describe(error, message) for error in validator.iter_errors(message)]
 
 
 def _operation_rule(operation: Any) -> str:
@@ -136,8 +142,8 @@ def structural_message_problems(message: Any) -> list[str]:
         return ["(message): a message must be an object"]
     problems = []
     message_id = message.get("messageId")
-    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 1:
-        problems.append("messageId: 'messageId' must be an integer of 1 or more")
+    if isinstance(message_id, bool) or not isinstance(message_id, int) or not 1 <= message_id <= MAX_MESSAGE_ID:
+        problems.append(f"messageId: 'messageId' must be an integer from 1 to {MAX_MESSAGE_ID}")
     if not isinstance(message.get("sku"), str) or not message.get("sku"):
         problems.append("sku: 'sku' must be a non-empty string")
     operation = message.get("operationType")
@@ -206,7 +212,7 @@ def process(document: bytes, *, feed_id: str, seller_id: str, listings: dict[str
     except (UnicodeDecodeError, ValueError) as exc:
         return _fatal(header, f"The feed document is not valid UTF-8 JSON ({exc}); send a JSON_LISTINGS_FEED "
                               "document as described by listings-feed-schema-v2.json.", NOT_JSON)
-    problems = _envelope_problems(feed, validators.feed)
+    problems, in_messages = _feed_problems(feed, validators.feed)
     if problems:
         return _fatal(header, "The feed does not match listings-feed-schema-v2.json: " + "; ".join(problems[:10]),
                       BAD_FEED)
@@ -221,14 +227,15 @@ def process(document: bytes, *, feed_id: str, seller_id: str, listings: dict[str
     accepted = invalid = 0
     seen: set[int] = set()
     touched: dict[str, None] = {}
-    for message in feed["messages"]:
+    for index, message in enumerate(feed["messages"]):
         message_id = message.get("messageId") if isinstance(message, dict) else None
         message_id = message_id if isinstance(message_id, int) and not isinstance(message_id, bool) \
             and message_id >= 1 else None
         sku = message.get("sku") if isinstance(message, dict) and isinstance(message.get("sku"), str) else None
         found = [_issue(f"Message does not match listings-feed-message-schema-v2.json: {problem}", BAD_MESSAGE,
                         message_id=message_id, sku=sku)
-                 for problem in _message_problems(message, validators.message)]
+                 for problem in dict.fromkeys(_message_problems(message, validators.message)
+                                              + in_messages.get(index, []))]
         if not found and message_id in seen:
             found = [_issue(f"messageId {message_id} is used by an earlier message of this feed; message ids must "
                             "be unique within a feed.", DUPLICATE_MESSAGE, message_id=message_id, sku=sku)]
