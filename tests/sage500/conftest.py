@@ -3,11 +3,13 @@ and a factory of staged orders."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 
 from erpsync.sage500 import replica
 from erpsync.sage500 import schema as s
@@ -19,25 +21,41 @@ ITEMS = 40  # enough for WIDGET-*, TSHIRT-*, HOODIE-* (unit EA) and quick to see
 WHEN = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture(scope="session")
+def seeded_sqlite_file(tmp_path_factory) -> Path:
+    """One seeded SQLite replica per run; each test works on its own copy."""
+    path = tmp_path_factory.mktemp("sage500") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    replica.seed(engine, items=ITEMS)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sage_url(request, tmp_path):
+    """A seeded replica: a copy of the SQLite template, or a fresh PostgreSQL database seeded here."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sage500.db'}"
-    return request.getfixturevalue("postgres_url")
+        copy = tmp_path / "sage500.db"
+        shutil.copyfile(request.getfixturevalue("seeded_sqlite_file"), copy)
+        return f"sqlite:///{copy}"
+    url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    replica.seed(engine, items=ITEMS)
+    engine.dispose()
+    return url
 
 
 @pytest.fixture
 def sage_engine(sage_url):
     engine = make_engine(sage_url)
-    replica.seed(engine, items=ITEMS)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path):
+def sqlite_engine(tmp_path, seeded_sqlite_file):
+    shutil.copyfile(seeded_sqlite_file, tmp_path / "sage500.db")
     engine = make_engine(f"sqlite:///{tmp_path / 'sage500.db'}")
-    replica.seed(engine, items=ITEMS)
     yield engine
     engine.dispose()
 
@@ -71,16 +89,14 @@ def make_order():
     return staged_order
 
 
-def set_stock(engine, item_id: str, bin_id: str, qty) -> None:
-    """Put exactly ``qty`` of ``item_id`` in bin ``bin_id`` (nothing pending)."""
+def set_stock(engine, item_id: str, bins: dict) -> None:
+    """Make ``bins`` ({WhseBinID: qty}) the only stock of ``item_id``, nothing pending."""
     with engine.begin() as conn:
         item_key = conn.execute(select(s.timItem.c.ItemKey).where(s.timItem.c.ItemID == item_id)).scalar_one()
-        bin_key = conn.execute(select(s.timWhseBin.c.WhseBinKey).where(s.timWhseBin.c.WhseBinID == bin_id)).scalar_one()
-        t = s.timWhseBinInvt
-        changed = conn.execute(update(t).where(t.c.WhseBinKey == bin_key, t.c.ItemKey == item_key)
-                               .values(QtyOnHand=Decimal(qty), PendQtyDecrease=0)).rowcount
-        if not changed:
-            conn.execute(insert(t).values(WhseBinKey=bin_key, ItemKey=item_key, QtyOnHand=Decimal(qty)))
+        keys = dict(conn.execute(select(s.timWhseBin.c.WhseBinID, s.timWhseBin.c.WhseBinKey)).all())
+        conn.execute(delete(s.timWhseBinInvt).where(s.timWhseBinInvt.c.ItemKey == item_key))
+        conn.execute(insert(s.timWhseBinInvt), [dict(WhseBinKey=keys[bin_id], ItemKey=item_key, QtyOnHand=Decimal(qty))
+                                                for bin_id, qty in bins.items()])
 
 
 @pytest.fixture

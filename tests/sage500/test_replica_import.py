@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import insert, select
 
 from erpsync.sage500 import schema as s
@@ -93,7 +92,7 @@ def test_closed_order_is_written_as_shipped(sqlite_engine):
         assert on_so(conn, "WIDGET-BLU-L", "MAIN") == 0
 
 
-@pytest.mark.parametrize("header, lines, column, value, words", [
+REFUSALS = [  # (header overrides, line overrides, ColumnID, ColumnValue, words of the Comment)
     ({"CustID": "NOBODY"}, None, "CustID", "NOBODY", "CustID 'NOBODY' does not exist"),
     ({"CustID": "ONHOLD-CO"}, None, "CustID", "ONHOLD-CO", "'ONHOLD-CO' is on hold"),
     (None, {2: {"ItemID": "WIDGET-XXX"}}, "ItemID", "WIDGET-XXX", "line 2: ItemID 'WIDGET-XXX' does not exist"),
@@ -102,20 +101,29 @@ def test_closed_order_is_written_as_shipped(sqlite_engine):
     ({"DfltShipMethID": "PIGEON"}, None, "ShipMethID", "PIGEON", "ShipMethID 'PIGEON' does not exist"),
     (None, {1: {"UnitMeasID": "GAL"}}, "UnitMeasID", "GAL", "line 1: UnitMeasID 'GAL' does not exist"),
     ({"Status": "Shipped"}, None, "Status", "Shipped", "use Open[1] or Closed[4]"),
-])
-def test_validation_errors_refuse_the_order(sage_engine, header, lines, column, value, words):
-    stage(sage_engine, header=header, lines=lines)
-    result = run(sage_engine)
-    assert (result.ret_val, result.failed_recs, result.recs_processed, result.continue_) == (2, 1, 1, 0)
+]
+
+
+def test_validation_errors_refuse_the_order(sage_engine):
+    """Each refusal in its own session: ProcessStatus 2 on header and lines, one failure row naming the problem."""
+    for n, (header, lines, column, value, words) in enumerate(REFUSALS, start=1):
+        session, tran_no = SESSION + n, str(n)
+        stage(sage_engine, tran_no=tran_no, session=session, header=header, lines=lines)
+        result = run(sage_engine, session=session)
+        assert (result.ret_val, result.failed_recs, result.recs_processed, result.continue_) == (2, 1, 1, 0), words
+        with sage_engine.connect() as conn:
+            assert conn.execute(select(s.StgSalesOrder.c.ProcessStatus)
+                                .where(s.StgSalesOrder.c.SessionKey == session)).scalars().all() == [2]
+            assert conn.execute(select(s.StgSOLine.c.ProcessStatus)
+                                .where(s.StgSOLine.c.SessionKey == session)).scalars().all() == [2, 2]
+            log = conn.execute(select(s.tdmMigrationLogWrk)
+                               .where(s.tdmMigrationLogWrk.c.SessionKey == session)).mappings().all()
+        assert [(r["ColumnID"], r["ColumnValue"], r["Status"], r["EntityID"]) for r in log] == [
+            (column, value, 1, tran_no)], words
+        assert words in log[0]["Comment"]
     with sage_engine.connect() as conn:
         assert conn.execute(select(s.tsoSalesOrder)).first() is None
         assert on_so(conn, "WIDGET-BLU-L", "MAIN") == 0
-        assert set(conn.execute(select(s.StgSalesOrder.c.ProcessStatus)).scalars()) == {2}
-        assert set(conn.execute(select(s.StgSOLine.c.ProcessStatus)).scalars()) == {2}
-        log = conn.execute(select(s.tdmMigrationLogWrk)).mappings().all()
-    assert [(r["ColumnID"], r["ColumnValue"], r["Status"], r["EntityID"], r["SessionKey"]) for r in log] == [
-        (column, value, 1, "42", SESSION)]
-    assert words in log[0]["Comment"]
 
 
 def test_duplicate_tran_no_is_refused(sage_engine):

@@ -33,7 +33,7 @@ def _settings(path: Optional[Path]) -> config_mod.Settings:
         return config_mod.load(path)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 def _replica_url(settings: config_mod.Settings, url: Optional[str]) -> str:
@@ -78,7 +78,7 @@ def seed(config: Optional[Path] = ConfigOption, url: Optional[str] = UrlOption,
                                   tables=tables, progress=advance)
     except (ErpsyncError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     table = Table(title=f"Sage 500 replica, company {report.company_id} ({engine.url.render_as_string()})")

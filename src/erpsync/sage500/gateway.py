@@ -320,7 +320,7 @@ class Sage500Gateway:
             raise InvalidData(f"journal {entry.reference}: '{comment}' is longer than tciBatchLog.BatchCmnt (50)",
                               record=entry.reference)
         amounts = [line.amount.quantize(CENT3) for line in entry.lines]
-        if sum(amounts, ZERO) != 0 or any(a != line.amount for a, line in zip(amounts, entry.lines)):
+        if sum(amounts, ZERO) != 0 or any(a != line.amount for a, line in zip(amounts, entry.lines, strict=True)):
             raise Permanent(f"journal {entry.reference} is not balanced to the tenth of a cent "
                             f"(Σ = {sum((line.amount for line in entry.lines), ZERO)}); nothing posted",
                             code="gl_unbalanced", record=entry.reference)
@@ -348,7 +348,7 @@ class Sage500Gateway:
                 PostingKey=first + n, BatchKey=batch_key, GLAcctKey=accounts[line.account], CurrID=entry.currency,
                 PostAmt=amount, PostAmtHC=amount, PostQty=ZERO, PostCmnt=(line.description or entry.memo)[:50],
                 ExtCmnt=line.description[:255], TranDate=date, PostDate=date, NatCurrBegBal=0)
-                for n, (line, amount) in enumerate(zip(entry.lines, amounts))])
+                for n, (line, amount) in enumerate(zip(entry.lines, amounts, strict=True))])
             if self.mode == "replica":
                 post_gl_batch(conn, batch_key)
         log.info("gl_batch_written", reference=entry.reference, batch_key=batch_key, lines=len(entry.lines))

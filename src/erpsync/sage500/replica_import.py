@@ -196,7 +196,7 @@ class _Order:
         dist_key = next_keys(conn, "tsoSOLineDist", len(lines))
         line_rows, dist_rows, on_so = [], [], {}
         line_status = sql.LINE_CLOSED if closed else sql.LINE_OPEN
-        for n, (ln, amount) in enumerate(zip(lines, amounts)):
+        for n, (ln, amount) in enumerate(zip(lines, amounts, strict=True)):
             st, item = ln["staged"], ln["item"]
             unit_key = ln["unit"]["UnitMeasKey"] if ln["unit"] else item["StockUnitMeasKey"]
             description = st["Description"] or self.conn.execute(

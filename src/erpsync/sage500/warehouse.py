@@ -145,7 +145,7 @@ def commit_shipment(bind: Engine | Connection, ship_key: int) -> None:
                                    sl.c.SOLineKey)
                             .join(sl, sl.c.ShipLineKey == sld.c.ShipLineKey)
                             .where(sl.c.ShipKey == ship_key)).mappings().all()
-        bins, dist, inv, line = s.timWhseBinInvt, s.tsoSOLineDist, s.timInventory, s.tsoSOLine
+        bins, dist, line = s.timWhseBinInvt, s.tsoSOLineDist, s.tsoSOLine
         so_keys = set()
         for r in rows:
             qty = r["QtyShipped"]
