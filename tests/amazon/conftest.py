@@ -8,6 +8,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+
+from erpsync.sandbox.core import Caller, invalid_input, operation
 
 
 @cache
@@ -54,3 +58,83 @@ def money_leaves(node, path: str = "") -> list[tuple[str, Decimal, str]]:
 @pytest.fixture(name="money_leaves", scope="session")
 def money_leaves_fixture():
     return money_leaves
+
+
+# --- a running sandbox and a client pointed at it ---------------------------------------------------------------
+
+TIME_SCALE = 60.0
+
+
+def _test_routes(app, spapi_ref):
+    """Routes the sandbox does not serve, added for the connector's tests: a header echo, an LWA that is down,
+    and the two Notifications API calls (checked against Amazon's model, behind the sandbox's auth and plans)."""
+    state = app.state.test_state = {"lwa_down_hits": 0, "destinations": [], "subscriptions": []}
+
+    @app.get("/_test/echo")
+    def echo(request: Request, caller: Caller = Depends(operation("getListingsItem"))):
+        return {"headers": dict(request.headers), "query": dict(request.query_params)}
+
+    @app.post("/_test/lwa-down")
+    def lwa_down():
+        state["lwa_down_hits"] += 1
+        return JSONResponse({"error": "server_error", "error_description": "try later"}, status_code=503)
+
+    from tests.sandbox.spapi_schema import errors_of, swagger_validator
+
+    model = spapi_ref / "models" / "notifications.json"
+
+    @app.post("/notifications/v1/destinations")
+    async def create_destination(request: Request,
+                                 caller: Caller = Depends(operation("createDestination", grantless=True))):
+        body = await request.json()
+        if caller.seller_id is not None or caller.scope != "sellingpartnerapi::notifications":
+            raise invalid_input("createDestination is grantless: use a sellingpartnerapi::notifications token")
+        problems = errors_of(swagger_validator(model, "CreateDestinationRequest"), body)
+        if problems:
+            raise invalid_input("; ".join(problems))
+        state["destinations"].append(body)
+        return {"payload": {"destinationId": f"dest-{len(state['destinations'])}", "name": body["name"],
+                            "resource": body["resourceSpecification"]}}
+
+    @app.post("/notifications/v1/subscriptions/{notificationType}")
+    async def create_subscription(notificationType: str, request: Request,
+                                  caller: Caller = Depends(operation("createSubscription"))):
+        body = await request.json()
+        problems = errors_of(swagger_validator(model, "CreateSubscriptionRequest"), body)
+        if problems:
+            raise invalid_input("; ".join(problems))
+        state["subscriptions"].append((notificationType, caller.seller_id, body))
+        return {"payload": {"subscriptionId": f"sub-{len(state['subscriptions'])}", "payloadVersion": "1.0",
+                            "destinationId": body["destinationId"]}}
+
+
+@pytest.fixture
+def sandbox(spapi_ref):
+    from erpsync.sandbox.app import create_app
+    from erpsync.sandbox.server import start
+    from erpsync.sandbox.world import World
+
+    world = World.create(time_scale=TIME_SCALE, seed=11)
+    app = create_app(world)
+    _test_routes(app, spapi_ref)
+    with start(app=app) as running:
+        running.test_state = app.state.test_state
+        yield running
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from erpsync.config import Settings
+
+    value = Settings(base_dir=tmp_path)
+    value.amazon.rate_limit.store_url = f"sqlite:///{tmp_path}/ratelimit.db"
+    value.sandbox.time_scale = TIME_SCALE
+    return value
+
+
+@pytest.fixture
+def client(sandbox, settings):
+    from erpsync.amazon.client import AmazonClient
+
+    with AmazonClient(settings, endpoint=sandbox.url) as value:
+        yield value
