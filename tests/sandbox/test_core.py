@@ -171,10 +171,11 @@ def test_throttled_call_gets_429_quota_exceeded_without_rate_header(sandbox):
 def test_buckets_are_per_seller(sandbox):
     sandbox.world.register_seller("Atzr|second-seller", "A2OTHERSELLER")
     first, second = _token(sandbox.url), _token(sandbox.url, refresh_token="Atzr|second-seller")
-    for _ in range(30):
-        assert httpx.get(f"{sandbox.url}/_test/op/x", headers={"x-amz-access-token": first}).status_code == 200
-    assert httpx.get(f"{sandbox.url}/_test/op/x", headers={"x-amz-access-token": first}).status_code == 429
-    other = httpx.get(f"{sandbox.url}/_test/op/x", headers={"x-amz-access-token": second})
+    with httpx.Client(base_url=sandbox.url) as http:
+        for _ in range(30):
+            assert http.get("/_test/op/x", headers={"x-amz-access-token": first}).status_code == 200
+        assert http.get("/_test/op/x", headers={"x-amz-access-token": first}).status_code == 429
+        other = http.get("/_test/op/x", headers={"x-amz-access-token": second})
     assert other.status_code == 200 and other.json() == {"seller": "A2OTHERSELLER"}
 
 

@@ -37,6 +37,16 @@ def api(sandbox):
 
 
 @pytest.fixture(scope="module")
+def shared():
+    """One sandbox for the parametrized bad-request tests (they only read, or are refused)."""
+    with start(seed=12) as running:
+        plans = running.world.throttler.plans
+        plans.update({name: (rate, 10_000) for name, (rate, _) in plans.items()})
+        with client(running) as http:
+            yield running, http
+
+
+@pytest.fixture(scope="module")
 def models(spapi_ref):
     v2026 = spapi_ref / "models" / "orders_2026-01-01.json"
     v0 = spapi_ref / "models" / "ordersV0.json"
@@ -187,7 +197,8 @@ def test_search_filters_and_pages(sandbox, api):
     ({"createdAfter": LONG_AGO, "marketplaceIds": "XNOTAMARKET"}, "marketplaceIds"),
     ({"createdAfter": LONG_AGO, "paginationToken": "garbage!"}, "paginationToken"),
 ])
-def test_search_rejects_bad_parameters_with_amazons_400(api, models, params, mentions):
+def test_search_rejects_bad_parameters_with_amazons_400(shared, models, params, mentions):
+    api = shared[1]
     response = api.get("/orders/2026-01-01/orders", params=params)
     assert response.status_code == 400
     assert_valid(models["errors"], response.json())
@@ -304,7 +315,8 @@ def test_confirm_shipment_retry_with_same_package_is_idempotent(sandbox, api):
     ({"marketplaceId": "A2EUQ1WTGCTBG2"}, 400, "was not placed in marketplace"),
     ({"marketplaceId": "XNOTAMARKET"}, 400, "Invalid marketplaceId"),
 ])
-def test_confirm_shipment_rejects_bad_packages(sandbox, api, models, change, status, mentions):
+def test_confirm_shipment_rejects_bad_packages(shared, models, change, status, mentions):
+    sandbox, api = shared
     order_id = generate(sandbox, count=1, status="UNSHIPPED", afn_share=0)[0]
     order = _items(api, order_id)
     package = {"packageReferenceId": "1", "carrierCode": "UPS", "trackingNumber": "1Z",

@@ -37,11 +37,11 @@ def _settings(path: Optional[Path]) -> config_mod.Settings:
 @app.callback()
 def serve(
     ctx: typer.Context,
-    host: Optional[str] = typer.Option(None, "--host", help="Interface (default [sandbox].host, 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, "--port", help="Port (default [sandbox].port; 0 = a free port)."),
+    host: Optional[str] = typer.Option(None, "--host", help="Interface (default: config sandbox.host, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default: config sandbox.port; 0 = a free port)."),
     time_scale: Optional[float] = typer.Option(None, "--time-scale", help="Sandbox time runs X times faster: "
                                                "rates × X, token and URL lifetimes ÷ X."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the generators (default [sandbox].seed)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the generators (default: config sandbox.seed)."),
     sqs_queue_url: Optional[str] = typer.Option(None, "--sqs-queue-url", help="Publish ORDER_CHANGE to this queue."),
     sqs_endpoint: Optional[str] = typer.Option(None, "--sqs-endpoint", help="SQS endpoint (e.g. a moto server)."),
     webhook: Optional[str] = typer.Option(None, "--webhook", help="POST ORDER_CHANGE envelopes to this URL."),
