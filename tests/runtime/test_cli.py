@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import structlog
 from conftest import TEST_JOBS, runs, step
 from typer.testing import CliRunner
 
@@ -28,10 +27,7 @@ job_modules = ["erpsync_test_jobs"]
 
 
 def invoke(*args: str):
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        structlog.reset_defaults()  # the command bound its log output to the runner's stderr, closed by now
+    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture
