@@ -270,13 +270,11 @@ class OrderFactory:
         return item
 
 
-def amazon_fulfils(world: World) -> None:
-    """Ticker: Amazon ships AFN orders as soon as they leave PENDING (one shipment per order)."""
-    for order in world.orders.values():
-        fulfillment = order["fulfillment"]
-        if fulfillment["fulfilledBy"] == "AMAZON" and fulfillment["fulfillmentStatus"] == "UNSHIPPED":
-            quantities = {i["orderItemId"]: i["fulfillment"]["quantityUnfulfilled"] for i in order["orderItems"]}
-            ship_items(world, order, quantities, shipment_id=f"D{world.next_id(9)}", reason="Shipped by Amazon")
+def amazon_fulfils(world: World, order: dict[str, Any], status: str) -> None:
+    """Status hook: Amazon ships an AFN order as soon as it becomes UNSHIPPED (one shipment per order)."""
+    if status == "UNSHIPPED" and order["fulfillment"]["fulfilledBy"] == "AMAZON":
+        quantities = {i["orderItemId"]: i["fulfillment"]["quantityUnfulfilled"] for i in order["orderItems"]}
+        ship_items(world, order, quantities, shipment_id=f"D{world.next_id(9)}", reason="Shipped by Amazon")
 
 
 def generate_orders(world: World, request: GenerateOrders) -> list[str]:
@@ -295,8 +293,8 @@ def generate_orders(world: World, request: GenerateOrders) -> list[str]:
         if not known and not request.skus:
             known = [sku for sku in world.listings if not sku.startswith("NOSAGE-")] or DEFAULT_SKUS
         factory = OrderFactory(world, request, known)
-        if amazon_fulfils not in world.tickers:
-            world.tickers.append(amazon_fulfils)
+        if amazon_fulfils not in world.status_hooks:
+            world.status_hooks.append(amazon_fulfils)
         ids = []
         now = world.now()
         for _ in range(request.count):

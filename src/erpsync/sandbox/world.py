@@ -191,6 +191,8 @@ class World:
     access_tokens: dict[str, AccessToken] = field(default_factory=dict)
     # Called by tick() under the lock with the world: background work of other modules (feed processing, ...)
     tickers: list[Callable[[World], None]] = field(default_factory=list)
+    # Called by set_status() under the lock with (world, order, new status) after the change is queued
+    status_hooks: list[Callable[[World, dict[str, Any], str], None]] = field(default_factory=list)
     throttler: Throttler = field(init=False)
     rng: random.Random = field(init=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -259,6 +261,8 @@ class World:
             if status != "PENDING":
                 self.pending_until.pop(order["orderId"], None)
             self.emit(order, reason)
+            for hook in self.status_hooks:
+                hook(self, order, status)
 
     def emit(self, order: dict[str, Any], reason: str) -> None:
         with self.lock:
