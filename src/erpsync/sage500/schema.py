@@ -265,6 +265,7 @@ def _stg_common() -> list[Column]:
     ]
 
 
+# implicit_returning off: SQL Server refuses OUTPUT without INTO on a table with triggers (a site may add them)
 StgSalesOrder = Table(
     "StgSalesOrder", metadata, *_stg_common(),
     Column("TranDate", DateTime), Column("CustID", String(12)), Column("CustPONo", String(15)),
@@ -275,6 +276,7 @@ StgSalesOrder = Table(
     Column("DfltShipToAddrName", String(40)), *[Column(f"DfltShipToAddrLine{n}", String(40)) for n in range(1, 6)],
     Column("DfltShipToCity", String(20)), Column("DfltShipToStateID", String(3)),
     Column("DfltShipToCountryID", String(3)), Column("DfltShipToPostalCode", String(10)), *_user_fields(4),
+    implicit_returning=False,
 )
 
 StgSOLine = Table(
@@ -283,6 +285,7 @@ StgSOLine = Table(
     Column("ExtCmnt", String(255)), _qty("QtyOrd"), Column("UnitMeasID", String(6)), Column("UnitPrice", Numeric(15, 5)),
     Column("UnitPriceOvrd", String(3)), _money("ExtAmt"), _money("FreightAmt"), _money("TradeDiscAmt"),
     Column("WarehouseID", String(6)), Column("ShipMethID", String(15)), Column("Status", String(25)), *_user_fields(2),
+    implicit_returning=False,
 )
 
 tdmMigrationLogWrk = Table(
