@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ import uvicorn
 from erpsync.sandbox.app import create_app
 from erpsync.sandbox.world import World
 
+log = logging.getLogger(__name__)
 TICK_SECONDS = 0.05  # real seconds between two runs of world.tick() + notification delivery
 
 
@@ -43,10 +45,8 @@ class RunningSandbox:
             try:
                 self.world.tick()
                 notifications.deliver(self.world)
-            except Exception:  # keep ticking: a failing sink must not stop the sandbox (errors are recorded)
-                import logging
-
-                logging.getLogger(__name__).exception("sandbox tick failed")
+            except Exception:  # keep ticking: one failing ticker must not stop the sandbox
+                log.exception("sandbox tick failed")
 
     def _begin(self, timeout: float = 10.0) -> None:
         self._serve.start()
