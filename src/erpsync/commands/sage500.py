@@ -13,11 +13,9 @@ from rich.table import Table
 from erpsync import config as config_mod
 from erpsync.errors import ConfigError, ErpsyncError
 from erpsync.sage500 import replica
-from erpsync.sage500 import schema as sage_schema
 from erpsync.sage500.engine import make_engine
-from erpsync.sage500.gateway import Sage500Gateway
 
-app = typer.Typer(no_args_is_help=True, help="The Sage 500 side: replica database, schema check.")
+app = typer.Typer(no_args_is_help=True, help="The Sage 500 side: the replica database.")
 replica_app = typer.Typer(no_args_is_help=True, help="The built-in Sage 500 replica (SQLite file or PostgreSQL).")
 app.add_typer(replica_app, name="replica")
 
@@ -87,37 +85,3 @@ def seed(config: Optional[Path] = ConfigOption, url: Optional[str] = UrlOption,
     for name, rows in report.rows.items():
         table.add_row(name, str(rows))
     console.print(table)
-
-
-def check_lines(settings: config_mod.Settings, *, create_replica: bool = True) -> tuple[bool, list[str]]:
-    """The Sage part of ``erpsync check``: connectivity and schema. (ok, lines to print).
-
-    In replica mode an empty database (a fresh install) is created and seeded first when ``create_replica``."""
-    notes = []
-    try:
-        with Sage500Gateway.from_settings(settings) as gateway:
-            where = gateway.engine.url.render_as_string()
-            problems = gateway.check_schema()
-            fresh = len(problems) == len(sage_schema.expected_tables(settings.sage500.tables))
-            if settings.sage500.mode == "replica" and create_replica and fresh:
-                report = replica.seed(gateway.engine, settings.sage500.company_id, tables=settings.sage500.tables)
-                notes.append(f"Sage 500 replica created at {where}: company {report.company_id}, "
-                             f"{report.rows['timItem']} items")
-                problems = gateway.check_schema()
-    except ErpsyncError as exc:
-        return False, [f"Sage 500 ({settings.sage500.mode}): {exc}"]
-    if not problems:
-        return True, [*notes, f"Sage 500 ({settings.sage500.mode}) at {where}: schema complete"]
-    hint = ("run `erpsync sage500 replica seed`" if settings.sage500.mode == "replica"
-            else "create the tables listed (the extension tables and the package table are erpsync's)")
-    return False, [f"Sage 500 ({settings.sage500.mode}) at {where}: {len(problems)} problem(s); {hint}",
-                   *[f"  {p}" for p in problems]]
-
-
-@app.command("check")
-def check(config: Optional[Path] = ConfigOption) -> None:
-    """Connect to Sage (or the replica) and list missing tables and columns by name."""
-    ok, lines = check_lines(_settings(config))
-    for line in lines:
-        (console if ok else err).print(line, markup=False, highlight=False)
-    raise typer.Exit(0 if ok else 1)
