@@ -41,6 +41,9 @@ class QueueSettings(Section):
     max_retries: int = 8
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
+    # a pending job whose message is neither queued nor scheduled this long after it was due was lost with a
+    # killed worker: the scheduler re-queues it (a job still running that long would run twice, harmlessly)
+    recover_after_seconds: float = Field(default=600.0, gt=0)
     job_modules: list[str] = Field(default_factory=list)  # extra modules registering jobs (erpsync's own: built in)
 
 

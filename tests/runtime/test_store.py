@@ -28,7 +28,7 @@ def store(store_url):
 
 
 def test_migrations_build_exactly_the_declared_schema(store):
-    assert store.revision == "0001"
+    assert store.revision == "0002"
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), metadata)
         tables = set(sa.inspect(conn).get_table_names())
@@ -51,7 +51,7 @@ def test_opening_again_and_concurrently_is_safe(store_url):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and {s.revision for s in stores} == {"0001"}
+    assert errors == [] and {s.revision for s in stores} == {"0002"}
     for s in stores:
         s.close()
 

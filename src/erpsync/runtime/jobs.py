@@ -251,7 +251,7 @@ class Runtime:
         message = self._message(name, payload, key, replay_of)
         due = utcnow() + timedelta(seconds=delay or 0)
         if not self.store.job_key_claim(message["key"], job=name, queue=message["queue"], due_at=due,
-                                        stale_after=KEY_STALE_AFTER):
+                                        stale_after=KEY_STALE_AFTER, message=message):
             log.info("job.already_pending", job=name, key=message["key"])
             return False
         try:
@@ -310,10 +310,11 @@ class Runtime:
             log.warning("job.unexpected_error", job=name, key=key, run=runs, exc_info=exc)
         decision = self.policy.decide(exc, message["spent"]) if classify(exc) == "retryable" else None
         if decision is not None:
+            retry = {**message, "spent": decision.spent, "runs": runs,
+                     "first_failed_at": message["first_failed_at"] or now.isoformat()}
             self.store.job_key_note(key, job=name, queue=queue, attempts=runs,
-                                    due_at=now + timedelta(seconds=decision.delay), error=error)
-            self._put({**message, "spent": decision.spent, "runs": runs,
-                       "first_failed_at": message["first_failed_at"] or now.isoformat()}, decision.delay)
+                                    due_at=now + timedelta(seconds=decision.delay), error=error, message=retry)
+            self._put(retry, decision.delay)
             log.info("job.retry", job=name, key=key, run=runs, error_code=code, delay=round(decision.delay, 3),
                      budget_spent=decision.spent, budget=self.policy.max_retries)
             return Outcome("retry", delay=decision.delay, error=error)
@@ -348,6 +349,32 @@ class Runtime:
         """Messages waiting per queue: {'amazon': {'queued': n, 'scheduled': m}, ...}."""
         return {name: {"queued": huey.pending_count(), "scheduled": huey.scheduled_count()}
                 for name, huey in self.queues.items()}
+
+    def recover_lost(self, older_than: timedelta, *, limit: int = 1000) -> list[str]:
+        """Re-queue the jobs whose message was lost: huey deletes a message when a worker takes it, so a worker
+        killed mid-job (or a process dead between claiming a key and queueing) leaves a pending key with no
+        message. A key due more than ``older_than`` ago whose message is neither queued nor scheduled is
+        re-queued with the message stored at its last (re)queueing; returns those keys.
+
+        A job still running after ``older_than`` looks the same and runs twice: jobs are idempotent, so that
+        costs a repeat, where a lost message would cost the work."""
+        cutoff = utcnow() - older_than
+        stale = [p for p in self.store.job_keys_pending(limit=limit) if p.due_at < cutoff and p.message]
+        if not stale:
+            return []
+        present = {task.args[0].get("key") for huey in self.queues.values()
+                   for task in (*huey.pending(), *huey.scheduled()) if task.args and isinstance(task.args[0], dict)}
+        recovered = []
+        for pending in stale:
+            if pending.key in present:
+                continue
+            self.store.job_key_note(pending.key, job=pending.job, queue=pending.queue, attempts=pending.attempts,
+                                    due_at=utcnow(), error=pending.last_error)
+            self._put(pending.message, None)
+            log.warning("job.recovered", job=pending.job, key=pending.key, queue=pending.queue,
+                        lost_since=pending.due_at.isoformat())
+            recovered.append(pending.key)
+        return recovered
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until no job is pending (queued, scheduled or running); False when ``timeout`` passed first."""

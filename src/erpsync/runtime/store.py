@@ -112,6 +112,7 @@ job_keys = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("due_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.Text),
+    sa.Column("message", sa.JSON),  # the queued message, for re-queueing one lost with a killed worker
 )
 shipment_confirmations = sa.Table(
     "shipment_confirmations", metadata,
@@ -176,6 +177,7 @@ class PendingJob:
     attempts: int
     due_at: datetime
     last_error: str | None
+    message: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -343,12 +345,13 @@ class Store:
     # pending job identity keys ---------------------------------------------------------------------------------
 
     def job_key_claim(self, key: str, *, job: str, queue: str, due_at: datetime,
-                      stale_after: timedelta) -> bool:
+                      stale_after: timedelta, message: dict[str, Any] | None = None) -> bool:
         """Claim an identity key for a job about to be queued; False when it is pending already.
 
         A key whose job was due more than ``stale_after`` ago is taken over: its message was lost with a killed
         worker (jobs are idempotent, so a rare duplicate run is harmless; a lost one is not)."""
-        row = {"key": key, "job": job, "queue": queue, "attempts": 0, "due_at": due_at, "last_error": None}
+        row = {"key": key, "job": job, "queue": queue, "attempts": 0, "due_at": due_at, "last_error": None,
+               "message": message}
         with self.engine.begin() as conn:
             if _insert_ignore(conn, job_keys, row):
                 return True
@@ -360,15 +363,24 @@ class Store:
             return bool(taken.rowcount)
 
     def job_key_note(self, key: str, *, job: str, queue: str, attempts: int, due_at: datetime,
-                     error: str | None) -> None:
-        """Record that the job behind ``key`` was rescheduled (after ``attempts`` runs) for ``due_at``."""
+                     error: str | None, message: dict[str, Any] | None = None) -> None:
+        """Record that the job behind ``key`` was rescheduled (after ``attempts`` runs) for ``due_at``, with the
+        message now queued for it (kept as it was when None)."""
+        values = {"job": job, "queue": queue, "attempts": attempts, "due_at": due_at, "last_error": error}
+        if message is not None:
+            values["message"] = message
         with self.engine.begin() as conn:
-            _upsert(conn, job_keys, {"key": key}, {"job": job, "queue": queue, "attempts": attempts,
-                                                   "due_at": due_at, "last_error": error})
+            _upsert(conn, job_keys, {"key": key}, values)
 
     def job_key_release(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(job_keys.delete().where(job_keys.c.key == key))
+
+    def job_key_get(self, key: str) -> PendingJob | None:
+        """The pending job behind ``key``; None when no job with that key is queued, scheduled or running."""
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(job_keys).where(job_keys.c.key == key)).first()
+        return PendingJob(**row._mapping) if row else None
 
     def job_keys_pending(self, *, limit: int = 1000) -> list[PendingJob]:
         with self.reader.connect() as conn:
