@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
 from sqlalchemy import func, select
 
+from erpsync.errors import RecordLocked
+from erpsync.sage500 import replica, sql
 from erpsync.sage500 import schema as s
 from erpsync.sage500.engine import make_engine
 from erpsync.sage500.gateway import Sage500Gateway
@@ -58,3 +61,18 @@ def test_different_orders_from_two_processes_get_their_own_keys(sage_url, make_o
     assert all(w.created for w in written)
     assert sorted(w.TranNo for w in written) == ["0000000001", "0000000002"]
     assert Sage500Gateway(make_engine(sage_url)).order_by_amazon_id(orders[1].AmazonOrderId) is not None
+
+
+def test_a_held_order_lock_defers_the_writer(postgres_url, make_order):
+    """While another transaction holds the order's lock, a writer gives up after its timeout with RecordLocked
+    (a retry that does not spend the budget) and writes nothing."""
+    engine = make_engine(postgres_url)
+    replica.seed(engine, items=5)
+    order = make_order("113-5555555-0000009")
+    with engine.connect() as holder, holder.begin():
+        holder.execute(sql.applock_postgresql(), {"resource": f"erpsync:order:{order.AmazonOrderId}"})
+        with pytest.raises(RecordLocked) as locked:
+            Sage500Gateway(engine, lock_timeout_ms=200).create_sales_order(order)
+    assert locked.value.spend_retry is False
+    assert Sage500Gateway(engine).create_sales_order(order).created
+    engine.dispose()

@@ -140,7 +140,8 @@ def test_every_mssql_only_builder_has_a_sample():
 
 
 def test_postgresql_lock_is_the_only_postgresql_statement():
-    assert {n for n, b in sql.REGISTRY.items() if b.only == "postgresql"} == {"applock_postgresql"}
+    assert {n for n, b in sql.REGISTRY.items() if b.only == "postgresql"} == {"applock_postgresql",
+                                                                               "lock_timeout_postgresql"}
 
 
 def test_gateway_builds_no_sql_of_its_own():

@@ -384,6 +384,7 @@ class Sage500Gateway:
             if backend == "sqlite":
                 conn.execute(sql.begin_immediate_sqlite())
             elif backend == "postgresql":
+                conn.execute(sql.lock_timeout_postgresql(), {"timeout": f"{self.lock_timeout_ms}ms"})
                 conn.execute(sql.applock_postgresql(), {"resource": lock})
             elif backend == "mssql":
                 granted = conn.execute(sql.applock_mssql(),
@@ -493,6 +494,8 @@ def _fits(record: str, table, values: dict) -> None:
 
 def _translate(exc: sa_exc.DBAPIError) -> Exception:
     text = str(exc.orig).lower()
+    if getattr(exc.orig, "sqlstate", None) == "55P03" or "database is locked" in text:
+        return RecordLocked(f"another writer holds the Sage record or database: {exc.orig}")
     if any(marker in text for marker in ("no such table", "no such column", "undefined table", "undefined column",
                                          "invalid object name", "invalid column name", "does not exist")):
         return ConfigError(f"the Sage database lacks a table or column erpsync needs ({exc.orig}); "

@@ -72,6 +72,12 @@ def applock_mssql():
 
 
 @statement(only="postgresql")
+def lock_timeout_postgresql():
+    """Bound the wait for the lock below (this transaction only)."""
+    return select(func.set_config("lock_timeout", bindparam("timeout", type_=String), True))
+
+
+@statement(only="postgresql")
 def applock_postgresql():
     return select(func.pg_advisory_xact_lock(func.hashtext(bindparam("resource", type_=String))))
 
