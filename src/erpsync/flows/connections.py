@@ -1,0 +1,50 @@
+"""The adapters a job uses — one :class:`AmazonClient` and one :class:`Sage500Gateway` per runtime, made on
+first use and shared by the runtime's worker threads (both are thread-safe), closed with :func:`close`."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+from erpsync.amazon.client import AmazonClient
+from erpsync.sage500.gateway import Sage500Gateway
+
+if TYPE_CHECKING:
+    from erpsync.runtime.jobs import JobContext, Runtime
+
+_lock = threading.Lock()
+_open: weakref.WeakKeyDictionary[Runtime, dict[str, AmazonClient | Sage500Gateway]] = weakref.WeakKeyDictionary()
+
+
+def _get(runtime: Runtime, name: str, make):
+    with _lock:
+        adapters = _open.get(runtime)
+        if adapters is None:
+            adapters = _open[runtime] = {}
+            weakref.finalize(runtime, _close_all, adapters)
+        if name not in adapters:
+            adapters[name] = make(runtime.settings)
+        return adapters[name]
+
+
+def amazon(ctx: JobContext) -> AmazonClient:
+    return _get(ctx.runtime, "amazon", AmazonClient)
+
+
+def sage(ctx: JobContext) -> Sage500Gateway:
+    return _get(ctx.runtime, "sage", Sage500Gateway.from_settings)
+
+
+def close(runtime: Runtime) -> None:
+    """Close the adapters made for ``runtime`` (the next job makes new ones)."""
+    with _lock:
+        adapters = _open.pop(runtime, None)
+    if adapters:
+        _close_all(adapters)
+
+
+def _close_all(adapters: dict) -> None:
+    for adapter in adapters.values():
+        adapter.close()
+    adapters.clear()

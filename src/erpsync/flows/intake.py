@@ -1,0 +1,65 @@
+"""Intake of ORDER_CHANGE notifications (Idempotent Receiver): from the webhook or the SQS consumer to an
+``import_order`` job, once per NotificationId.
+
+An ORDER_CHANGE is only a trigger — it carries no prices and no PII — so intake records it in the inbox, notes the
+order as received and queues ``import_order``, which reads the order itself. The job key holds the status the
+notification announced: a newer status of the same order is queued even while an older import is in flight, so a
+Pending → Unshipped → Canceled sequence is never collapsed into the first import's view.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from erpsync import logs
+from erpsync.amazon.notifications import OrderChange, SqsConsumer
+from erpsync.errors import InvalidData
+from erpsync.runtime.jobs import Runtime
+
+log = logs.get(__name__)
+
+
+def import_key(amazon_order_id: str, status: str) -> str:
+    return f"import_order:{amazon_order_id}:{status}"
+
+
+def receive(runtime: Runtime, change: OrderChange, *, source: str) -> bool:
+    """Take one validated notification; False when its NotificationId was seen before (nothing is queued)."""
+    store, oid = runtime.store, change.amazon_order_id
+    if not store.inbox_add(change.notification_id, notification_type="ORDER_CHANGE", amazon_order_id=oid,
+                           payload=change.model_dump(mode="json"), received_at=None):
+        log.info("notification.duplicate", notification_id=change.notification_id, amazon_order_id=oid,
+                 source=source)
+        return False
+    store.journal_set(oid, "received", only_from={None})
+    status = change.order_status.value
+    queued = runtime.enqueue("import_order", key=import_key(oid, status), amazon_order_id=oid, status=status)
+    log.info("notification.received", notification_id=change.notification_id, amazon_order_id=oid,
+             status=status, source=source, queued=queued)
+    return True
+
+
+def reject(runtime: Runtime, error: InvalidData, *, source: str) -> None:
+    """Record an envelope that is not a valid ORDER_CHANGE (the safety-net sync still finds its order)."""
+    runtime.store.audit("notification.invalid", source=source, error=str(error), notification_id=error.record)
+    log.warning("notification.invalid", source=source, notification_id=error.record, error=str(error))
+
+
+def consume_sqs(runtime: Runtime, stop: threading.Event, *, wait_seconds: int = 20) -> threading.Thread:
+    """Long-poll ``amazon.notifications.sqs_queue_url`` in a daemon thread until ``stop`` is set. A message is
+    deleted only after its job is queued; an invalid one after it is recorded."""
+    consumer = SqsConsumer.from_settings(runtime.settings, wait_seconds=wait_seconds)
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                consumer.consume(lambda change: receive(runtime, change, source="sqs"),
+                                 on_invalid=lambda _body, error: reject(runtime, error, source="sqs"),
+                                 stop=stop)
+            except Exception as exc:  # noqa: BLE001 - SQS unreachable: log, wait, poll again
+                log.error("sqs.poll_failed", error=f"{type(exc).__name__}: {exc}")
+                stop.wait(5)
+
+    thread = threading.Thread(target=run, name="erpsync-sqs", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,158 @@
+"""Shipments to Amazon: committed Sage shipments of Amazon orders become confirmShipment calls, one per package.
+
+* ``scan_shipments`` (queue sage500, periodic) — reads shipments committed in Sage since the cursor
+  ``shipments.ship_key`` (the gateway never lets it pass a shipment still pending), marks the order 'shipped' and
+  queues one ``confirm_shipment`` per package with everything Amazon needs: the cloud side never reads Sage.
+  Quantities are summed per OrderItemId (the translator may split one Amazon item into two Sage lines).
+* ``confirm_shipment`` (queue amazon) — confirms one package (Orders v0) unless it is recorded as confirmed, then
+  records it once. The journal says 'confirmed' when the shipment that completed the Sage order is confirmed.
+  Amazon refusing the package (a carrier code or tracking number it does not accept) is a dead letter that keeps
+  Amazon's message.
+
+Amazon's packageReferenceId must be unique within an order, and Sage numbers packages from 1 in every shipment:
+the reference is the ShipKey followed by the package number on three digits (shipment 57, package 2 → "57002").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from erpsync import errors, logs, mapping, model
+from erpsync.flows import connections
+from erpsync.flows.binder import Binder
+from erpsync.flows.orders import sage_outage
+from erpsync.runtime.jobs import JobContext, job
+from erpsync.sage500.gateway import PackageRecord, ShipmentRecord
+
+log = logs.get(__name__)
+
+CURSOR = "shipments.ship_key"
+
+
+def confirm_key(ship_key: int, package_no: int) -> str:
+    return f"confirm:{ship_key}:{package_no}"
+
+
+def package_reference(ship_key: int, package_no: int) -> str:
+    return f"{ship_key}{package_no:03d}"
+
+
+@job("scan_shipments", queue="sage500")
+def scan_shipments(ctx: JobContext) -> dict[str, int]:
+    """Queue a confirmation for every package of every newly committed Sage shipment of an Amazon order."""
+    store = ctx.store
+    binder = Binder(store, connections.sage(ctx))
+    cursor = store.cursor(CURSOR, initial=0)
+    counts = {"shipments": 0, "packages": 0}
+    position = cursor.last_value or 0
+    while True:
+        with sage_outage(ctx):
+            records, after = binder.gateway.shipments_since(position)
+            last = {record.AmazonOrderId: record.ShipKey for record in records}  # oldest first
+            for record in records:
+                counts["packages"] += _queue_confirmations(ctx, binder, record,
+                                                           last=last[record.AmazonOrderId] == record.ShipKey)
+                counts["shipments"] += 1
+        if after <= position:
+            break
+        cursor.commit(after)  # everything up to it is queued: durable
+        position = after
+    log.info("shipments.scanned", cursor=position, **counts)
+    return counts
+
+
+def _queue_confirmations(ctx: JobContext, binder: Binder, record: ShipmentRecord, *, last: bool) -> int:
+    """Queue the packages of one shipment; ``last``: no later shipment of its order is in this scan."""
+    oid = record.AmazonOrderId
+    order = binder.to_internal(oid)
+    if order is not None and order.FulfillmentChannel == "AFN":
+        return 0  # Amazon shipped it; nothing to confirm
+    done = ctx.store.confirmed_packages(record.ShipKey)
+    # this shipment completes the Sage order: once its packages are confirmed, the whole order is
+    final = last and order is not None and all(line.QtyOpenToShip <= 0 for line in order.lines)
+    ctx.store.journal_set(oid, "shipped", only_from={None, "received", "writing", "written", "shipped"})
+    numbers = [package.PackageNo for package in record.packages]
+    queued = 0
+    for package in record.packages or (None,):
+        number = package.PackageNo if package else 0
+        if number in done:
+            continue
+        queued += ctx.enqueue(
+            "confirm_shipment", key=confirm_key(record.ShipKey, number), amazon_order_id=oid,
+            marketplace_id=record.MarketplaceId or (order.MarketplaceId if order else None),
+            ship_key=record.ShipKey, package_no=number, ship_date=_ship_date(record).isoformat(),
+            package=_package(ctx, record, package), final=final, packages=numbers)
+    return queued
+
+
+def _ship_date(record: ShipmentRecord) -> datetime:
+    return record.ShipDate or model.utcnow()
+
+
+def _package(ctx: JobContext, record: ShipmentRecord, package: PackageRecord | None) -> dict | None:
+    """The package as Amazon's confirmShipment needs it (JSON), or None when Sage lacks what Amazon requires."""
+    if package is None or not package.TrackingNo or not package.ShipMethID:
+        return None
+    quantities: dict[str, Decimal] = {}
+    for line in package.lines:
+        if line.OrderItemId:
+            quantities[line.OrderItemId] = quantities.get(line.OrderItemId, Decimal(0)) + line.Qty
+    if not quantities:
+        return None
+    carrier = mapping.carrier_for(package.ShipMethID, ctx.settings.mapping)
+    return model.Package(
+        package_reference_id=package_reference(record.ShipKey, package.PackageNo),
+        tracking_number=package.TrackingNo, carrier_code=carrier.carrier_code, carrier_name=carrier.carrier_name,
+        shipping_method=carrier.shipping_method,
+        items=tuple(model.PackageItem(order_item_id=item, quantity=qty) for item, qty in quantities.items()),
+    ).model_dump(mode="json")
+
+
+@job("confirm_shipment", queue="amazon")
+def confirm_shipment(ctx: JobContext, amazon_order_id: str, marketplace_id: str | None, ship_key: int,
+                     package_no: int, ship_date: str, package: dict | None, final: bool,
+                     packages: list[int]) -> str:
+    """Confirm one package on Amazon and record it once."""
+    oid, store = amazon_order_id, ctx.store
+    if package_no in store.confirmed_packages(ship_key):
+        return "already confirmed"
+    where = f"order {oid}, Sage shipment {ship_key} package {package_no}"
+    if package is None or marketplace_id is None:
+        raise errors.InvalidData(
+            f"{where}: Sage has no tracking number, ship method or Amazon order item for it, which confirmShipment "
+            f"requires; confirm it in Seller Central and discard this dead letter", record=oid)
+    parcel = model.parse(model.Package, package, record=where)
+    shipped = datetime.fromisoformat(ship_date)
+    client = connections.amazon(ctx)
+    try:
+        client.orders.confirm_shipment(oid, marketplace_id, parcel, shipped)
+    except errors.AmazonRejected as exc:
+        if not _shipped_on_amazon(client, oid, parcel):
+            raise errors.AmazonRejected(
+                f"{where} (carrier {parcel.carrier_code}"
+                f"{' ' + parcel.carrier_name if parcel.carrier_name else ''}, tracking {parcel.tracking_number}): "
+                f"{exc}; correct the carrier under [mapping] carriers or the tracking number in Sage, then "
+                f"confirm it in Seller Central or replay this dead letter",
+                amazon_code=exc.amazon_code, request_id=exc.request_id, status=exc.status, record=oid) from None
+        log.info("shipment.already_on_amazon", amazon_order_id=oid, ship_key=ship_key, package_no=package_no)
+    store.confirmation_add(ship_key, package_no, oid)
+    store.audit("shipment.confirmed", amazon_order_id=oid, ship_key=ship_key, package_no=package_no,
+                package_reference_id=parcel.package_reference_id, carrier_code=parcel.carrier_code)
+    if final and set(packages) <= store.confirmed_packages(ship_key):
+        store.journal_set(oid, "confirmed", only_from={"written", "shipped"})
+    log.info("shipment.confirmed", amazon_order_id=oid, ship_key=ship_key, package_no=package_no)
+    return "confirmed"
+
+
+def _shipped_on_amazon(client, oid: str, parcel: model.Package) -> bool:
+    """After a refusal: does Amazon already show this package's items shipped (an earlier attempt whose reply
+    was lost confirmed the order's last package)? Then the refusal is Amazon saying 'done'."""
+    try:
+        order = client.orders.get_order(oid)
+    except errors.ErpsyncError:
+        return False
+    if order.status not in (model.OrderStatus.SHIPPED, model.OrderStatus.INVOICE_UNCONFIRMED):
+        return False
+    shipped = {line.order_item_id: line.quantity_shipped for line in order.lines}
+    return all(shipped.get(item.order_item_id, Decimal(0)) >= item.quantity for item in parcel.items)

@@ -1,0 +1,137 @@
+"""The web app (FastAPI): the ORDER_CHANGE webhook receiver, ``/health`` and ``/metrics`` (Prometheus).
+
+``POST /notifications`` takes an ORDER_CHANGE envelope when the header ``amazon.notifications.webhook_header``
+equals ``secrets.webhook_token`` (compared in constant time): 202 queued, 200 a NotificationId seen before
+(nothing queued), 400 not a valid envelope (recorded, nothing queued), 401 a missing or wrong token, 503 no token
+configured — the receiver refuses everything rather than accept unauthenticated orders.
+
+:func:`start` serves an app from a background thread (the demo, tests).
+"""
+
+from __future__ import annotations
+
+import hmac
+import socket
+import threading
+import time
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from starlette.concurrency import run_in_threadpool
+
+from erpsync import logs
+from erpsync.amazon.notifications import parse_notification
+from erpsync.errors import InvalidData
+from erpsync.flows import intake
+from erpsync.runtime.jobs import Runtime
+
+log = logs.get(__name__)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="erpsync", docs_url=None, redoc_url=None, openapi_url=None)
+    registry = CollectorRegistry()
+    received = Counter("erpsync_webhook_notifications", "ORDER_CHANGE webhook requests by outcome", ["outcome"],
+                       registry=registry)
+    registry.register(_RuntimeCollector(runtime))
+
+    def answer(status: int, outcome: str, **body) -> JSONResponse:
+        received.labels(outcome).inc()
+        return JSONResponse({"outcome": outcome, **body}, status_code=status)
+
+    @app.post("/notifications")
+    async def notifications(request: Request) -> JSONResponse:
+        settings = runtime.settings
+        token = settings.secrets.webhook_token
+        if token is None:
+            log.error("webhook.no_token")
+            return answer(503, "disabled", error="the webhook has no token configured, so it accepts nothing: set "
+                                                 "ERPSYNC_WEBHOOK_TOKEN (or webhook_token in the secrets file)")
+        given = request.headers.get(settings.amazon.notifications.webhook_header, "")
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            log.warning("webhook.unauthorized", client=request.client.host if request.client else None)
+            return answer(401, "unauthorized",
+                          error=f"missing or wrong {settings.amazon.notifications.webhook_header} header")
+        body = await request.body()
+        try:
+            change = parse_notification(body)
+        except InvalidData as exc:
+            await run_in_threadpool(intake.reject, runtime, exc, source="webhook")
+            return answer(400, "invalid", error=str(exc))
+        if await run_in_threadpool(intake.receive, runtime, change, source="webhook"):
+            return answer(202, "queued", notification_id=change.notification_id)
+        return answer(200, "duplicate", notification_id=change.notification_id)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        try:
+            detail = {"state_schema": runtime.store.revision, "queues": runtime.pending()}
+        except Exception as exc:  # noqa: BLE001 - report, do not raise: this is what a probe asks
+            return JSONResponse({"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}, status_code=503)
+        return JSONResponse({"status": "ok", **detail})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class _RuntimeCollector:
+    """Gauges read at scrape time: queued and scheduled messages, pending jobs, open dead letters."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        messages = GaugeMetricFamily("erpsync_queue_messages", "Messages waiting in a queue", labels=["queue", "state"])
+        for queue, counts in self.runtime.pending().items():
+            for state, count in counts.items():
+                messages.add_metric([queue, state], count)
+        yield messages
+        store = self.runtime.store
+        yield GaugeMetricFamily("erpsync_jobs_pending", "Jobs queued, scheduled or running (identity keys held)",
+                                value=len(store.job_keys_pending(limit=100_000)))
+        yield GaugeMetricFamily("erpsync_dead_letters_open", "Dead letters waiting for replay or discard",
+                                value=len(store.dead_letters.list("open", limit=100_000)))
+
+
+class Server:
+    """An app served by uvicorn from a daemon thread; ``url``; :meth:`stop`."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0):
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.bind((host, port))
+        self._sock.listen(128)
+        self.url = f"http://{host}:{self._sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="erpsync-web", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> Server:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the web app did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+def start(runtime: Runtime, host: str = "127.0.0.1", port: int = 0) -> Server:
+    """Serve :func:`create_app` for ``runtime`` on ``host:port`` (0: a free port) until ``stop()``."""
+    return Server(create_app(runtime), host, port).start()
