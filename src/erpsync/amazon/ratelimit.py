@@ -6,8 +6,8 @@ script) when ``store_url`` is ``redis://…``, else a SQLite file (:class:`Sqlit
 transactions: safe across processes on one machine).
 
 * Seeded from Amazon's usage plans (:data:`USAGE_PLANS`), × ``time_scale`` for the sandbox.
-* Run a little under the plan (:data:`SAFETY` rate, one token of burst kept in reserve) so requests that reach
-  Amazon slightly out of order still find a token there.
+* Run a little under the plan (:data:`SAFETY` of its rate; a reserve of burst worth :data:`JITTER_SECONDS`, at
+  least one token) so requests that reach Amazon slightly out of order still find a token there.
 * ``x-amzn-RateLimit-Limit`` lowers a bucket's rate (never above the plan); the rate lives in the store too, so
   every process slows down together.
 * A call that would wait raises :class:`errors.RateLimited` with the wait: workers never sleep on a bucket.
@@ -20,6 +20,7 @@ store; ``Rate`` takes whole units per whole milliseconds, so a rate r is written
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sqlite3
@@ -78,12 +79,18 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
 }
 
 SAFETY = 0.98  # fraction of the plan's rate we use
+JITTER_SECONDS = 0.05  # requests may reach Amazon this much out of the order we admitted them: keep tokens for it
 RATE_CACHE_SECONDS = 1.0  # how long a process trusts its copy of a bucket's shared rate
 MAX_BACKOFF_SECONDS = 900.0
 
 
 def _rate(per_second: float, burst: int) -> Rate:
     return Rate(1000, max(1, round(1_000_000 / per_second)), burst=burst)
+
+
+def effective_burst(rate: float, burst: int) -> int:
+    """The burst we allow ourselves: Amazon's less a reserve (one token, or what ``JITTER_SECONDS`` is worth)."""
+    return max(1, burst - max(1, math.ceil(rate * JITTER_SECONDS)))
 
 
 class SqliteStateStore(StateStore):
@@ -130,10 +137,18 @@ class SqliteFile:
         if self._conn is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            for attempt in range(50):  # processes opening a new file together: switching to WAL may be refused
+                try:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("CREATE TABLE IF NOT EXISTS bucket_state (key TEXT PRIMARY KEY, state TEXT NOT NULL)")
+                    conn.execute("CREATE TABLE IF NOT EXISTS bucket_rate (key TEXT PRIMARY KEY, rate REAL NOT NULL)")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.02)
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS bucket_state (key TEXT PRIMARY KEY, state TEXT NOT NULL)")
-            conn.execute("CREATE TABLE IF NOT EXISTS bucket_rate (key TEXT PRIMARY KEY, rate REAL NOT NULL)")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -184,9 +199,9 @@ class _RedisRates:
 class _Bucket:
     """One (seller, operation): its pyrate bucket, its plan, the rate last read from the store."""
 
-    def __init__(self, key: str, plan_rate: float, burst: int, store: StateStore):
-        self.key, self.plan_rate, self.burst = key, plan_rate, max(1, burst - 1)
-        self.rate = plan_rate
+    def __init__(self, key: str, plan_rate: float, plan_burst: int, store: StateStore):
+        self.key, self.plan_rate, self.plan_burst = key, plan_rate, plan_burst
+        self.rate, self.burst = plan_rate, effective_burst(plan_rate, plan_burst)
         self.bucket = StateBucket([_rate(plan_rate * SAFETY, self.burst)], algorithm=TokenBucket(), store=store,
                                   clock=WallClock())
         self.checked = 0.0
@@ -195,7 +210,7 @@ class _Bucket:
 
     def use(self, rate: float) -> None:
         if rate != self.rate:
-            self.rate = rate
+            self.rate, self.burst = rate, effective_burst(rate, self.plan_burst)
             self.bucket.rates = [_rate(rate * SAFETY, self.burst)]
 
 
