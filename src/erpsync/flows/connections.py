@@ -1,5 +1,6 @@
 """The adapters a job uses — one :class:`AmazonClient` and one :class:`Sage500Gateway` per runtime, made on
-first use and shared by the runtime's worker threads (both are thread-safe), closed with :func:`close`."""
+first use and shared by the runtime's worker threads (both are thread-safe), closed with :func:`close`. When the
+runtime re-reads a changed erpsync.toml, the next job gets adapters made from the new settings."""
 
 from __future__ import annotations
 
@@ -14,18 +15,23 @@ if TYPE_CHECKING:
     from erpsync.runtime.jobs import JobContext, Runtime
 
 _lock = threading.Lock()
-_open: weakref.WeakKeyDictionary[Runtime, dict[str, AmazonClient | Sage500Gateway]] = weakref.WeakKeyDictionary()
+_open: weakref.WeakKeyDictionary[Runtime, dict[str, tuple]] = weakref.WeakKeyDictionary()  # name: (settings, adapter)
 
 
 def _get(runtime: Runtime, name: str, make):
+    settings = runtime.settings
     with _lock:
         adapters = _open.get(runtime)
         if adapters is None:
             adapters = _open[runtime] = {}
             weakref.finalize(runtime, _close_all, adapters)
-        if name not in adapters:
-            adapters[name] = make(runtime.settings)
-        return adapters[name]
+        made_from, adapter = adapters.get(name, (None, None))
+        if made_from is not settings:
+            if adapter is not None:
+                adapter.close()
+            adapter = make(settings)
+            adapters[name] = (settings, adapter)
+        return adapter
 
 
 def amazon(ctx: JobContext) -> AmazonClient:
@@ -45,6 +51,6 @@ def close(runtime: Runtime) -> None:
 
 
 def _close_all(adapters: dict) -> None:
-    for adapter in adapters.values():
+    for _settings, adapter in adapters.values():
         adapter.close()
     adapters.clear()

@@ -1,0 +1,192 @@
+"""Orders into Sage end to end: the sandbox posts ORDER_CHANGE webhooks to our web app, real huey consumers run
+the jobs, the replica holds the result. Every transformation is checked on the written rows; cancellations, FBA
+orders and the polling safety net (sync_window and its cursor) too."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import httpx
+import pycountry
+from sqlalchemy import select
+
+from erpsync.flows.orders import CURSOR
+from erpsync.runtime import store as store_schema
+from erpsync.sage500 import schema as s
+from erpsync.sage500 import warehouse
+
+SHIP_METHODS = {"STANDARD": "UPS GROUND", "EXPEDITED": "UPS 2DAY", "SECOND_DAY": "UPS 2DAY",
+                "NEXT_DAY": "UPS NEXTDAY"}
+
+
+def sage_header(pipeline, order_id: str):
+    so, x, a, m, c = s.tsoSalesOrder, s.tsoSalesOrderExt_AMZ, s.tciAddress, s.tciShipMethod, s.tarCustomer
+    query = (select(so, x.c.MarketplaceId, x.c.FulfillmentChannel, c.c.CustID, m.c.ShipMethID,
+                    a.c.AddrName, a.c.AddrLine1, a.c.AddrLine2, a.c.AddrLine3, a.c.City, a.c.StateID,
+                    a.c.CountryID, a.c.PostalCode)
+             .select_from(so.join(x, x.c.SOKey == so.c.SOKey).join(c, c.c.CustKey == so.c.CustKey)
+                          .outerjoin(m, m.c.ShipMethKey == so.c.DfltShipMethKey)
+                          .outerjoin(a, a.c.AddrKey == so.c.DfltShipToAddrKey))
+             .where(x.c.AmazonOrderId == order_id))
+    with pipeline.engine.connect() as conn:
+        return conn.execute(query).mappings().one()
+
+
+def sage_lines(pipeline, so_key: int):
+    line, lx = s.tsoSOLine, s.tsoSOLineExt_AMZ
+    with pipeline.engine.connect() as conn:
+        return conn.execute(select(line.c.SOLineNo, line.c.UserFld1, line.c.ExtCmnt, lx.c.OrderItemId,
+                                   lx.c.SellerSKU)
+                            .select_from(line.join(lx, lx.c.SOLineKey == line.c.SOLineKey))
+                            .where(line.c.SOKey == so_key)).mappings().all()
+
+
+def test_webhook_orders_are_written_once_with_every_transformation(pipeline, webhook):
+    # duplicate and reordered deliveries of every notification: the inbox and the job keys absorb them
+    pipeline.control("PATCH", "faults", json={"duplicate_notifications": 1.0, "out_of_order_notifications": True})
+    ids = pipeline.generate(10, seed=11, multi_line_share=0.5, multi_quantity_share=0.5, promotion_share=0.5,
+                            gift_share=0.4, international_share=0.5, business_share=0.3)
+    with pipeline.workers():
+        pipeline.wait_journal(ids, "written")
+    assert pipeline.runtime.store.dead_letters.list() == []
+    seen = {"promotion": 0, "gift": 0, "abroad": 0, "multi_line": 0}
+    for oid in ids:
+        amazon = pipeline.amazon_order(oid)
+        assert pipeline.sage_rows(oid) == (1, 1)
+        sage = sage_header(pipeline, oid)
+        # pricing: the Sage total is Amazon's to the cent
+        assert sage["TranAmt"] == Decimal(amazon["proceeds"]["grandTotal"]["amount"])
+        assert sage["SalesAmt"] + sage["FreightAmt"] + sage["STaxAmt"] - sage["TradeDiscAmt"] == sage["TranAmt"]
+        # custom fields and enrichment
+        assert (sage["MarketplaceId"], sage["FulfillmentChannel"], sage["CustID"]) == \
+            ("ATVPDKIKX0DER", "MFN", "AMAZON-US")
+        assert sage["CustPONo"] == oid[-15:] and sage["TranCmnt"].startswith(f"Amazon {oid}")
+        assert sage["Status"] == 1 and sage["ShipMethID"] == SHIP_METHODS[amazon["fulfillment"]["fulfillmentServiceLevel"]]
+        items = {i["orderItemId"]: i for i in amazon["orderItems"]}
+        lines = sage_lines(pipeline, sage["SOKey"])
+        assert {line["OrderItemId"] for line in lines} == set(items)
+        for line in lines:
+            assert line["UserFld1"] == line["OrderItemId"]
+            assert line["SellerSKU"] == items[line["OrderItemId"]]["product"]["sellerSku"]
+        # address: Amazon's recipient in tciAddress, country as ISO alpha-3, nothing over Sage's limits
+        address = amazon["recipient"]["deliveryAddress"]
+        assert sage["AddrName"] == address["name"] and sage["AddrLine1"]
+        assert sage["CountryID"] == pycountry.countries.get(alpha_2=address["countryCode"]).alpha_3
+        assert sage["City"] == address["city"] and sage["PostalCode"] == address["postalCode"]
+        if address["countryCode"] in ("US", "CA"):
+            assert sage["StateID"] == address["stateOrRegion"]
+        seen["abroad"] += address["countryCode"] != "US"
+        seen["multi_line"] += len(items) > 1
+        seen["promotion"] += any("promotion" in i for i in items.values())
+        gifts = [i for i in items.values() if any(b["type"] == "GIFT_WRAP" for b in i["proceeds"]["breakdowns"])]
+        seen["gift"] += bool(gifts)
+        for line in lines:
+            if items[line["OrderItemId"]] in gifts:
+                assert "gift wrap" in line["ExtCmnt"]
+        promotions = sum((-Decimal(d["value"]["amount"]) for i in items.values()
+                          for b in i["proceeds"]["breakdowns"] if b["type"] == "DISCOUNT"
+                          for d in b["detailedBreakdowns"] if d["subtype"] == "ITEM"), Decimal(0))
+        assert sage["TradeDiscAmt"] == promotions  # item promotions are Sage trade discounts
+    assert all(seen.values()), f"the generated orders should cover every case: {seen}"
+    # every notification arrived twice: each NotificationId is in the inbox once, the repeats were answered 200
+    published = pipeline.control("GET", "notifications")["published"]
+    with pipeline.runtime.store.engine.connect() as conn:
+        inbox = set(conn.execute(select(store_schema.inbox.c.notification_id)).scalars())
+    assert inbox == {p["NotificationMetadata"]["NotificationId"] for p in published}
+    metrics = httpx.get(f"{webhook.url}/metrics").text
+    assert f'erpsync_webhook_notifications_total{{outcome="duplicate"}} {float(len(published))}' in metrics
+    assert f'erpsync_webhook_notifications_total{{outcome="queued"}} {float(len(published))}' in metrics
+
+
+def test_cancelled_before_shipment_is_voided_in_sage(pipeline, webhook):
+    [oid] = pipeline.generate(1, seed=3)
+    with pipeline.workers():
+        pipeline.wait_journal([oid], "written")
+        so_before = pipeline.sage_order(oid)
+        pipeline.control("POST", f"orders/{oid}/cancel", json={"reason": "Buyer canceled"})
+        pipeline.wait_journal([oid], "voided")
+    order = pipeline.sage_order(oid)
+    assert order.SOKey == so_before.SOKey and order.Status == 3  # the same order, canceled
+    assert all(line.QtyOpenToShip == 0 for line in order.lines)
+    assert pipeline.runtime.store.dead_letters.list() == []
+
+
+def test_cancelled_before_it_reached_sage_is_never_written(pipeline, webhook):
+    [oid] = pipeline.generate(1, seed=4)
+    pipeline.control("POST", f"orders/{oid}/cancel", json={"reason": "Buyer canceled"})
+    with pipeline.workers():
+        pipeline.wait_journal([oid], "skipped")
+        pipeline.runtime.drain(10)
+    assert pipeline.sage_rows(oid) == (0, 0)
+
+
+def test_cancelled_after_shipment_is_a_dead_letter_and_sage_is_untouched(pipeline, webhook):
+    [oid] = pipeline.generate(1, seed=5, multi_line_share=0)
+    with pipeline.workers():
+        pipeline.wait_journal([oid], "written")
+        order = pipeline.sage_order(oid)
+        line = order.lines[0]
+        ship_key = warehouse.ship_order(pipeline.engine, order.SOKey, [
+            {"lines": {line.SOLineKey: line.QtyOrd}, "tracking_no": "1Z999AA10123456784"}])
+        warehouse.commit_shipment(pipeline.engine, ship_key)
+        # Amazon has not been told (no scan yet): the buyer can still cancel there
+        pipeline.control("POST", f"orders/{oid}/cancel", json={"reason": "Buyer canceled"})
+        pipeline.wait(lambda: pipeline.runtime.store.dead_letters.list(), what="a dead letter")
+    [dead] = pipeline.runtime.store.dead_letters.list()
+    assert dead.error_code == "cancelled_after_shipment" and oid in dead.message
+    assert "cancelled on Amazon after Sage shipped" in dead.message or "after the Sage warehouse" in dead.message
+    assert pipeline.sage_order(oid).Status == 4  # still the shipped (closed) order
+    assert pipeline.journal(oid) == "failed"
+
+
+def test_fba_orders_are_skipped_by_default(pipeline, webhook):
+    [oid] = pipeline.generate(1, seed=6, afn_share=1.0)
+    with pipeline.workers():
+        pipeline.wait_journal([oid], "skipped")
+        pipeline.wait(lambda: pipeline.amazon_order(oid)["fulfillment"]["fulfillmentStatus"] == "SHIPPED")
+        pipeline.runtime.drain(10)
+    assert pipeline.sage_rows(oid) == (0, 0)
+    assert pipeline.journal(oid) == "skipped"
+
+
+def test_fba_orders_written_as_shipped_from_the_fba_warehouse(make_pipeline):
+    pipeline = make_pipeline(orders={"afn": "shipped"})
+    ids = pipeline.generate(2, seed=8, afn_share=1.0)
+    with pipeline.workers():
+        # no webhook here: the sync window finds them (Amazon ships FBA orders at once)
+        pipeline.sandbox.world.advance(180)
+        pipeline.runtime.run("sync_window")
+        pipeline.wait_journal(ids, "written")
+    for oid in ids:
+        sage = sage_header(pipeline, oid)
+        order = pipeline.sage_order(oid)
+        assert sage["Status"] == 4 and sage["FulfillmentChannel"] == "AFN"  # Closed
+        assert {line.WhseID for line in order.lines} == {"FBA"}
+        assert all(line.QtyOpenToShip == 0 and line.QtyShip == line.QtyOrd for line in order.lines)
+        assert sage["TranAmt"] == Decimal(pipeline.amazon_order(oid)["proceeds"]["grandTotal"]["amount"])
+
+
+def test_sync_window_catches_missed_notifications_and_moves_its_cursor_only_past_committed_orders(pipeline):
+    # no webhook, no SQS: every notification is missed
+    ids = pipeline.generate(3, seed=9)
+    world, store, runtime = pipeline.sandbox.world, pipeline.runtime.store, pipeline.runtime
+    world.advance(180)  # searchOrders shows orders two minutes after their last update
+    first = runtime.run("sync_window")
+    assert first.status == "done" and first.value["queued"] == 3
+    cursor = store.cursor(CURSOR, initial=world.now())
+    updated = min(pipeline.amazon_order(o)["lastUpdatedTime"] for o in ids)
+    # the writes are queued, not committed: the cursor waits at the first of them
+    assert cursor.last_value.isoformat().replace("+00:00", "Z").startswith(updated[:19])
+    assert {pipeline.journal(o) for o in ids} == {"writing"}
+    again = runtime.run("sync_window")  # while they are in flight, the window holds them
+    assert again.value == {"read": 3, "queued": 0, "held": 3}
+    with pipeline.workers():
+        pipeline.wait_journal(ids, "written")
+        pipeline.runtime.drain(10)
+    world.advance(60)
+    last = runtime.run("sync_window")
+    assert last.value == {"read": 3, "queued": 0, "held": 0}  # settled by the journal: no Sage write
+    moved = store.cursor(CURSOR, initial=world.now()).last_value
+    assert moved > cursor.last_value and moved >= world.now() - timedelta(minutes=3)
+    assert [pipeline.sage_rows(o) for o in ids] == [(1, 1)] * 3
