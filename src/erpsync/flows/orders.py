@@ -145,8 +145,10 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
 
 
 def _backlog(ctx: JobContext) -> bool:
-    """More order reads waiting than ``orders.backlog_threshold``: one searchOrders page reads 100 of them."""
-    return ctx.runtime.queues["amazon"].pending_count() > ctx.settings.orders.backlog_threshold
+    """More Amazon jobs waiting (queued, or scheduled for a retry) than ``orders.backlog_threshold``: one
+    searchOrders page then reads up to 100 orders for the price of one call."""
+    huey = ctx.runtime.queues["amazon"]
+    return huey.pending_count() + huey.scheduled_count() > ctx.settings.orders.backlog_threshold
 
 
 def _search_lag(ctx: JobContext) -> float:
