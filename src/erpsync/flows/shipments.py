@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from erpsync import errors, logs, mapping, model
+from erpsync.config import MappingSettings
 from erpsync.flows import connections
 from erpsync.flows.binder import Binder
 from erpsync.flows.orders import sage_outage
@@ -82,7 +83,7 @@ def _queue_confirmations(ctx: JobContext, binder: Binder, record: ShipmentRecord
             "confirm_shipment", key=confirm_key(record.ShipKey, number), amazon_order_id=oid,
             marketplace_id=record.MarketplaceId or (order.MarketplaceId if order else None),
             ship_key=record.ShipKey, package_no=number, ship_date=_ship_date(record).isoformat(),
-            package=_package(ctx, record, package), final=final, packages=numbers)
+            package=_package(record, package), final=final, packages=numbers)
     return queued
 
 
@@ -90,8 +91,9 @@ def _ship_date(record: ShipmentRecord) -> datetime:
     return record.ShipDate or model.utcnow()
 
 
-def _package(ctx: JobContext, record: ShipmentRecord, package: PackageRecord | None) -> dict | None:
-    """The package as Amazon's confirmShipment needs it (JSON), or None when Sage lacks what Amazon requires."""
+def _package(record: ShipmentRecord, package: PackageRecord | None) -> dict | None:
+    """What Sage says of the package (the carrier is mapped when it is confirmed, so a corrected [mapping]
+    carriers applies to a replay), or None when Sage lacks what Amazon requires."""
     if package is None or not package.TrackingNo or not package.ShipMethID:
         return None
     quantities: dict[str, Decimal] = {}
@@ -100,13 +102,17 @@ def _package(ctx: JobContext, record: ShipmentRecord, package: PackageRecord | N
             quantities[line.OrderItemId] = quantities.get(line.OrderItemId, Decimal(0)) + line.Qty
     if not quantities:
         return None
-    carrier = mapping.carrier_for(package.ShipMethID, ctx.settings.mapping)
-    return model.Package(
-        package_reference_id=package_reference(record.ShipKey, package.PackageNo),
-        tracking_number=package.TrackingNo, carrier_code=carrier.carrier_code, carrier_name=carrier.carrier_name,
-        shipping_method=carrier.shipping_method,
-        items=tuple(model.PackageItem(order_item_id=item, quantity=qty) for item, qty in quantities.items()),
-    ).model_dump(mode="json")
+    return {"package_reference_id": package_reference(record.ShipKey, package.PackageNo),
+            "tracking_number": package.TrackingNo, "ship_meth_id": package.ShipMethID,
+            "items": [{"order_item_id": item, "quantity": str(qty)} for item, qty in quantities.items()]}
+
+
+def _parcel(package: dict, settings: MappingSettings, where: str) -> model.Package:
+    carrier = mapping.carrier_for(package["ship_meth_id"], settings)
+    return model.parse(model.Package, {
+        "package_reference_id": package["package_reference_id"], "tracking_number": package["tracking_number"],
+        "carrier_code": carrier.carrier_code, "carrier_name": carrier.carrier_name,
+        "shipping_method": carrier.shipping_method, "items": package["items"]}, record=where)
 
 
 @job("confirm_shipment", queue="amazon")
@@ -122,7 +128,11 @@ def confirm_shipment(ctx: JobContext, amazon_order_id: str, marketplace_id: str 
         raise errors.InvalidData(
             f"{where}: Sage has no tracking number, ship method or Amazon order item for it, which confirmShipment "
             f"requires; confirm it in Seller Central and discard this dead letter", record=oid)
-    parcel = model.parse(model.Package, package, record=where)
+    try:
+        parcel = _parcel(package, ctx.settings.mapping, where)
+    except model.InvalidRecord as exc:
+        raise errors.InvalidData(f"{exc}; correct [mapping] carriers and replay this dead letter", record=oid) \
+            from None
     shipped = datetime.fromisoformat(ship_date)
     client = connections.amazon(ctx)
     try:
