@@ -27,7 +27,7 @@ from erpsync.web.app import Server
 from erpsync.web.app import start as start_web
 
 TIME_SCALE = 60.0  # sandbox seconds per real second: Amazon's usage plans enforced, 60x faster
-WEBHOOK_TOKEN = "test-webhook-token"
+WEBHOOK_TOKEN = "test-webhook-token"  # also in test_webhook.py
 
 
 @pytest.fixture(scope="session")

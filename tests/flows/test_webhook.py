@@ -1,0 +1,96 @@
+"""The webhook receiver over real HTTP: authentication (constant-time token check), envelope validation,
+NotificationId dedupe, and the health and metrics endpoints."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from erpsync.web.app import start as start_web
+
+WEBHOOK_TOKEN = "test-webhook-token"  # ERPSYNC_WEBHOOK_TOKEN as the make_pipeline fixture sets it
+
+
+@pytest.fixture
+def envelope(pipeline) -> dict:
+    """A real ORDER_CHANGE envelope published by the sandbox (no sink: nothing delivered by itself)."""
+    pipeline.generate(1, seed=41)
+    pipeline.wait(lambda: pipeline.control("GET", "notifications")["published"], what="a published envelope")
+    return pipeline.control("GET", "notifications")["published"][-1]
+
+
+@pytest.fixture
+def web(pipeline):
+    server = start_web(pipeline.runtime)
+    yield server
+    server.stop()
+
+
+def post(web, body, token: str | None = WEBHOOK_TOKEN, header: str = "X-Erpsync-Token") -> httpx.Response:
+    headers = {header: token} if token is not None else {}
+    content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return httpx.post(f"{web.url}/notifications", content=content, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token", WEBHOOK_TOKEN + "x", WEBHOOK_TOKEN[:-1]])
+def test_a_missing_or_wrong_token_is_refused_and_nothing_is_queued(pipeline, web, envelope, token):
+    response = post(web, envelope, token)
+    assert response.status_code == 401 and "X-Erpsync-Token" in response.json()["error"]
+    assert pipeline.runtime.store.job_keys_pending() == []
+    assert pipeline.runtime.store.journal_list() == []
+
+
+def test_the_right_token_queues_the_import_once_per_notification_id(pipeline, web, envelope):
+    order_id = envelope["Payload"]["OrderChangeNotification"]["AmazonOrderId"]
+    status = envelope["Payload"]["OrderChangeNotification"]["Summary"]["OrderStatus"]
+    first = post(web, envelope)
+    assert first.status_code == 202 and first.json()["outcome"] == "queued"
+    [pending] = pipeline.runtime.store.job_keys_pending()
+    assert (pending.job, pending.key) == ("import_order", f"import_order:{order_id}:{status}")
+    assert pipeline.journal(order_id) == "received"
+    again = post(web, envelope)
+    assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
+    assert pipeline.runtime.pending()["amazon"]["queued"] == 1  # the repeat queued nothing
+    # the header name is configurable
+    pipeline.configure("amazon", notifications={"webhook_header": "X-Amz-Relay-Auth"})
+    assert post(web, envelope).status_code == 401
+    assert post(web, envelope, header="X-Amz-Relay-Auth").status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"not json", b"{}", "malformed"])
+def test_a_malformed_envelope_is_400_recorded_and_not_queued(pipeline, web, envelope, body):
+    if body == "malformed":  # what the sandbox's malformed-notification fault sends
+        body = json.loads(json.dumps(envelope))
+        del body["Payload"]["OrderChangeNotification"]["AmazonOrderId"]
+    response = post(web, body)
+    assert response.status_code == 400 and "ORDER_CHANGE notification" in response.json()["error"]
+    assert pipeline.runtime.store.job_keys_pending() == []
+    [event] = pipeline.runtime.store.audit_list(event="notification.invalid")
+    assert event.detail["source"] == "webhook"
+
+
+def test_without_a_configured_token_the_webhook_refuses_everything(make_pipeline, monkeypatch):
+    monkeypatch.delenv("ERPSYNC_WEBHOOK_TOKEN")
+    pipeline = make_pipeline()
+    server = start_web(pipeline.runtime)
+    try:
+        response = post(server, {"any": "thing"}, "whatever")
+        assert response.status_code == 503 and "ERPSYNC_WEBHOOK_TOKEN" in response.json()["error"]
+        assert post(server, {"any": "thing"}, None).status_code == 503
+    finally:
+        server.stop()
+
+
+def test_health_and_metrics(pipeline, web, envelope):
+    health = httpx.get(f"{web.url}/health").json()
+    assert health["status"] == "ok" and health["state_schema"] == "0002"
+    assert health["queues"]["amazon"] == {"queued": 0, "scheduled": 0}
+    post(web, envelope)
+    post(web, envelope, "wrong")
+    text = httpx.get(f"{web.url}/metrics").text
+    assert 'erpsync_webhook_notifications_total{outcome="queued"} 1.0' in text
+    assert 'erpsync_webhook_notifications_total{outcome="unauthorized"} 1.0' in text
+    assert 'erpsync_queue_messages{queue="amazon",state="queued"} 1.0' in text
+    assert "erpsync_jobs_pending 1.0" in text and "erpsync_dead_letters_open 0.0" in text
