@@ -100,7 +100,12 @@ def _test_routes(app, spapi_ref):
     async def create_subscription(notificationType: str, request: Request,
                                   caller: Caller = Depends(operation("createSubscription"))):
         body = await request.json()
-        problems = errors_of(swagger_validator(model, "CreateSubscriptionRequest"), body)
+        # EventFilter is an allOf of small filters: validate without the strict extra-property check, then
+        # check its keys by hand so a misspelling still fails
+        problems = errors_of(swagger_validator(model, "CreateSubscriptionRequest", strict=False), body)
+        event_filter = (body.get("processingDirective") or {}).get("eventFilter") or {}
+        problems += [f"eventFilter: unknown key {key}" for key in event_filter
+                     if key not in {"eventFilterType", "marketplaceIds", "orderChangeTypes", "aggregationSettings"}]
         if problems:
             raise invalid_input("; ".join(problems))
         state["subscriptions"].append((notificationType, caller.seller_id, body))

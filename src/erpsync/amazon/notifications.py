@@ -58,6 +58,11 @@ class _Summary(_Strict):
     OrderPrograms: list[Literal["Business", "Prime", "Premium", "IBA", "Replacement"]] | None = None
     ShippingPrograms: list[Literal["ShipDateSet", "GlobalExpress", "ISPU", "AccessPoint", "TFM", "EasyShip"]] | None \
         = None
+    EasyShipShipmentStatus: Literal[
+        "PendingSchedule", "PendingPickUp", "PendingDropOff", "LabelCanceled", "PickedUp", "DroppedOff", "AtOriginFC",
+        "AtDestinationFC", "Delivered", "RejectedByBuyer", "Undeliverable", "ReturningToSeller", "ReturnedToSeller",
+        "Lost", "OutForDelivery", "Damaged"] | None = None
+    ElectronicInvoiceStatus: Literal["NotRequired", "NotFound", "Processing", "Errored", "Accepted"] | None = None
 
 
 class _Trigger(_Strict):
