@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -11,8 +12,10 @@ from rich.console import Console
 from erpsync import config as config_mod
 from erpsync import logs
 from erpsync.errors import ConfigError
+from erpsync.flows import intake
 from erpsync.runtime import jobs
 from erpsync.runtime.queue import QUEUES
+from erpsync.runtime.schedule import Scheduler
 
 console = Console()
 err = Console(stderr=True)
@@ -21,6 +24,9 @@ err = Console(stderr=True)
 def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(QUEUES)} or all"),
            workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,
                                                  help="Worker threads per queue (default: [queue] workers)."),
+           schedule: bool = typer.Option(True, "--schedule/--no-schedule",
+                                         help="Queue the periodic jobs (sync_window, scan_shipments) and re-queue "
+                                              "jobs lost with a killed worker."),
            config: Optional[Path] = typer.Option(None, "--config", "-c",
                                                  help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)")
            ) -> None:
@@ -37,11 +43,18 @@ def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(Q
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2)
     consumers = runtime.start_consumer(queues, workers=workers)
+    scheduler = Scheduler(runtime).start() if schedule else None
+    stop_sqs = threading.Event()
+    if settings.amazon.notifications.sqs_queue_url and "amazon" in queues:
+        intake.consume_sqs(runtime, stop_sqs)
     console.print(f"worker running queues {', '.join(queues)} with {workers or settings.queue.workers} "
                   f"thread(s) each; jobs: {', '.join(sorted(jobs.registered())) or 'none'} "
                   f"(from {', '.join(modules) or 'no modules yet'}); Ctrl-C stops", highlight=False, soft_wrap=True)
     try:
         consumers.run_until_interrupted()
     finally:
+        stop_sqs.set()
+        if scheduler is not None:
+            scheduler.stop()
         runtime.close()
     console.print("worker stopped")
