@@ -12,6 +12,7 @@ import erpsync
 from erpsync import config as config_mod
 from erpsync.commands import dlq, orders, sage500, sandbox
 from erpsync.commands.check import check
+from erpsync.commands.demo import demo
 from erpsync.commands.worker import worker
 from erpsync.errors import ConfigError
 
@@ -23,6 +24,7 @@ app.add_typer(sandbox.app, name="sandbox", help="The SP-API simulator.")
 app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translation, sync.")
 app.command()(check)
 app.command()(worker)
+app.command()(demo)
 
 console = Console()
 err = Console(stderr=True)

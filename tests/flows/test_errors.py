@@ -5,10 +5,12 @@ same order written concurrently by threads and processes while every notificatio
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import structlog
 from typer.testing import CliRunner
@@ -20,6 +22,18 @@ from erpsync.runtime.schedule import Scheduler
 runner = CliRunner()
 
 
+@contextmanager
+def captured_events():
+    """structlog events of every level, whatever level an earlier command configured."""
+    saved = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as events:
+            yield events
+    finally:
+        structlog.configure(wrapper_class=saved)
+
+
 def test_rate_limit_exceeded_at_peak_loses_nothing_and_leaves_nothing_stuck(make_pipeline, webhook):
     pipeline = make_pipeline(orders={"sync_interval_seconds": 1, "backlog_threshold": 20})
     # a throttle storm on the order reads, on top of Amazon's usage plans (getOrder burst 30, searchOrders 20)
@@ -28,7 +42,7 @@ def test_rate_limit_exceeded_at_peak_loses_nothing_and_leaves_nothing_stuck(make
     # the peak: every notification (placed, then paid) is queued before a worker starts
     pipeline.wait(lambda: len(pipeline.runtime.store.job_keys_pending()) == 80, what="80 queued imports")
     scheduler = Scheduler(pipeline.runtime, tick_seconds=0.2)
-    with structlog.testing.capture_logs() as events, pipeline.workers():
+    with captured_events() as events, pipeline.workers():
         scheduler.start()
         try:
             pipeline.wait_journal(ids, "written", timeout=90)

@@ -1,0 +1,222 @@
+"""`erpsync demo`: the whole order-to-fulfillment cycle on this machine, with nothing to configure.
+
+Everything lives in ``.erpsync/demo/`` under the current directory, recreated on each run: a seeded Sage 500
+replica (SQLite), the state store and the queues (SQLite). In this process: the SP-API sandbox (time-scaled, its
+usage plans enforced), erpsync's web app receiving the sandbox's ORDER_CHANGE webhooks, huey workers and the
+schedule. The sandbox places N orders from the replica's items; erpsync writes them to Sage; the replica's warehouse
+ships them (some partially, some in two packages); erpsync confirms every package on Amazon; a summary follows.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from erpsync import logs
+from erpsync.config import (AmazonSettings, OrderSettings, QueueSettings, RateLimitSettings, Sage500Settings,
+                            SandboxSettings, Secrets, Settings, StateSettings)
+from erpsync.flows import connections
+from erpsync.runtime.jobs import Runtime, load_job_modules
+from erpsync.runtime.schedule import Scheduler
+from erpsync.sage500 import replica, warehouse
+from erpsync.sage500.engine import make_engine
+from erpsync.sage500.gateway import Sage500Gateway, SalesOrder
+from erpsync.sandbox.server import start as start_sandbox
+from erpsync.web.app import start as start_web
+
+TIME_SCALE = 60.0  # sandbox seconds per real second: Amazon's usage plans hold, 60 times faster
+SETTLED = ("written", "skipped", "failed")  # an order is imported once its journal says one of these
+TIMEOUT = 120.0  # real seconds each phase may take before the demo reports what it has
+
+
+@dataclass(frozen=True)
+class Summary:
+    orders_generated: int
+    written_to_sage: int
+    fba_skipped: int
+    shipped: int
+    packages_shipped: int
+    confirmed: int
+    packages_confirmed: int
+    dead_letters: int
+    sage_database: str
+    seconds: float
+
+
+def demo_settings(directory: Path, sandbox_url: str, token: str) -> Settings:
+    return Settings(
+        base_dir=directory,
+        state=StateSettings(url="sqlite:///state.db"),
+        queue=QueueSettings(url="sqlite:///queue.db", workers=3, backoff_base_seconds=0.2, backoff_max_seconds=2.0,
+                            recover_after_seconds=30.0),
+        amazon=AmazonSettings(sandbox_url=sandbox_url,
+                              rate_limit=RateLimitSettings(store_url="sqlite:///ratelimit.db")),
+        sage500=Sage500Settings(url="sqlite:///sage500.db"),
+        orders=OrderSettings(sync_interval_seconds=2, shipment_scan_seconds=1),
+        sandbox=SandboxSettings(time_scale=TIME_SCALE),
+        secrets=Secrets(webhook_token=token),
+    )
+
+
+def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7) -> Summary:
+    started = time.monotonic()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    token = secrets.token_urlsafe(24)
+    with start_sandbox(time_scale=TIME_SCALE, seed=seed) as sandbox:
+        settings = demo_settings(directory, sandbox.url, token)
+        sage_url = settings.resolve_url(settings.sage500.url)
+        engine = make_engine(sage_url)
+        seeding = progress.add_task("Seeding the Sage 500 replica", total=len(replica.SEEDED_TABLES))
+        replica.seed(engine, progress=lambda _table, _rows: progress.advance(seeding))
+        load_job_modules()
+        runtime = Runtime(settings)
+        web = start_web(runtime)
+        consumers = runtime.start_consumer(poll_seconds=0.05)
+        scheduler = Scheduler(runtime, tick_seconds=0.2).start()
+        try:
+            control = httpx.Client(base_url=f"{sandbox.url}/_sandbox", timeout=30)
+            control.put("/notifications/sinks", json={
+                "webhook_url": f"{web.url}/notifications",
+                "webhook_headers": {settings.amazon.notifications.webhook_header: token}}).raise_for_status()
+            gateway = Sage500Gateway(engine)
+            stocked = sorted(item for item, qty in gateway.stock_levels(["MAIN"]).items() if qty >= 60)
+            ids = control.post("/orders", json={
+                "count": count, "skus": stocked, "status": "UNSHIPPED", "seed": seed, "afn_share": 0.1,
+                "multi_line_share": 0.35, "multi_quantity_share": 0.3, "promotion_share": 0.3, "gift_share": 0.15,
+                "international_share": 0.15, "business_share": 0.1}).json()["orderIds"]
+            store = runtime.store
+
+            importing = progress.add_task("Orders into Sage", total=len(ids))
+            _wait(progress, importing, lambda: sum(_status(store, o) in SETTLED for o in ids))
+            written = [o for o in ids if _status(store, o) == "written"]
+
+            shipping = progress.add_task("Shipped by the Sage warehouse", total=len(written))
+            packages = 0
+            for number, oid in enumerate(written):
+                packages += ship(engine, gateway.order_by_amazon_id(oid), number)
+                progress.advance(shipping)
+
+            confirming = progress.add_task("Confirmed on Amazon", total=packages)
+            _wait(progress, confirming, lambda: len(control.get("/shipments").json()["shipments"]))
+            _wait(progress, None, lambda: sum(_status(store, o) == "confirmed" for o in written),
+                  total=len(written))
+            confirmations = control.get("/shipments").json()["shipments"]
+            return Summary(
+                orders_generated=len(ids), written_to_sage=gateway_count(gateway, ids),
+                fba_skipped=sum(_status(store, o) == "skipped" for o in ids), shipped=len(written),
+                packages_shipped=packages,
+                confirmed=sum(_status(store, o) == "confirmed" for o in ids),
+                packages_confirmed=len(confirmations),
+                dead_letters=len(store.dead_letters.list("open", limit=100_000)), sage_database=sage_url,
+                seconds=round(time.monotonic() - started, 1))
+        finally:
+            scheduler.stop()
+            consumers.stop()
+            web.stop()
+            connections.close(runtime)
+            runtime.close()
+            engine.dispose()
+
+
+def _status(store, order_id: str) -> str | None:
+    entry = store.journal_get(order_id)
+    return entry.status if entry else None
+
+
+def _wait(progress: Progress, task, done, *, total: int | None = None) -> None:
+    """Poll ``done()`` (a count) until it reaches the task's total, or the phase times out."""
+    goal = total if task is None else progress.tasks[task].total
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        count = done()
+        if task is not None:
+            progress.update(task, completed=count)
+        if count >= goal or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+
+
+def gateway_count(gateway: Sage500Gateway, ids: list[str]) -> int:
+    return sum(gateway.order_by_amazon_id(o) is not None for o in ids)
+
+
+def ship(engine, order: SalesOrder, number: int) -> int:
+    """Pick, pack and commit ``order`` in the replica's warehouse; returns the packages shipped. Every third order
+    goes out in two shipments (a partial shipment first), every third but one in one shipment of two packages."""
+    lines = {line.SOLineKey: line.QtyOrd for line in order.lines}
+    keys = list(lines)
+    tracking = (f"1Z{order.SOKey:06d}{n:02d}{i:08d}" for n in range(1, 10) for i in (1, 2, 3))
+    units = sum(lines.values(), Decimal(0))
+    if number % 3 == 0 and units > 1:  # partial: half now, the rest later
+        first = _half(lines)
+        rest = {k: q - first.get(k, Decimal(0)) for k, q in lines.items() if q - first.get(k, Decimal(0)) > 0}
+        shipments = [[first], [rest]]
+    elif number % 3 == 1 and units > 1:  # one shipment, two packages
+        first = _half(lines)
+        rest = {k: q - first.get(k, Decimal(0)) for k, q in lines.items() if q - first.get(k, Decimal(0)) > 0}
+        shipments = [[first, rest]]
+    else:
+        shipments = [[{k: lines[k] for k in keys}]]
+    for packages in shipments:
+        ship_key = warehouse.ship_order(engine, order.SOKey, [
+            {"lines": contents, "tracking_no": next(tracking)} for contents in packages])
+        warehouse.commit_shipment(engine, ship_key)
+    return sum(len(packages) for packages in shipments)
+
+
+def _half(lines: dict[int, Decimal]) -> dict[int, Decimal]:
+    """About half of the units: whole lines first, then part of one line."""
+    goal = sum(lines.values(), Decimal(0)) // 2
+    half: dict[int, Decimal] = {}
+    for key, qty in lines.items():
+        take = min(qty, goal - sum(half.values(), Decimal(0)))
+        if take <= 0:
+            break
+        half[key] = take
+    return half
+
+
+def print_summary(console: Console, summary: Summary) -> None:
+    table = Table(title="erpsync demo", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [("Amazon orders generated", summary.orders_generated), ("written to Sage", summary.written_to_sage),
+            ("FBA orders skipped (orders.afn = skip)", summary.fba_skipped),
+            ("shipped by the Sage warehouse", f"{summary.shipped} ({summary.packages_shipped} packages)"),
+            ("confirmed on Amazon", f"{summary.confirmed} ({summary.packages_confirmed} packages)"),
+            ("dead letters", summary.dead_letters), ("seconds", summary.seconds)]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)
+    console.print(f"Sage 500 replica: {summary.sage_database.removeprefix('sqlite:///')}", highlight=False,
+                  soft_wrap=True)
+
+
+def demo(count: int = typer.Option(25, "--orders", "-n", min=1, max=1000, help="How many Amazon orders."),
+         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+         seed: int = typer.Option(7, help="Seed of the sandbox's order generator.")) -> None:
+    """Run the order-to-fulfillment cycle against the built-in sandbox and a Sage 500 replica (.erpsync/demo/)."""
+    logs.configure(level="ERROR")
+    err = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=as_json) as progress:
+        summary = run_demo(count, Path.cwd() / ".erpsync" / "demo", progress, seed=seed)
+    if as_json:
+        print(json.dumps({**asdict(summary), "sage_database": summary.sage_database.removeprefix("sqlite:///")},
+                         indent=2))
+    else:
+        print_summary(Console(), summary)
+    if summary.dead_letters or summary.confirmed < summary.shipped:
+        raise typer.Exit(1)
