@@ -39,8 +39,14 @@ from sp_api.base._transport_httpx import HttpxTransport
 import erpsync
 from erpsync import logs
 from erpsync.amazon.circuit import CircuitBreaker
+from erpsync.amazon.feeds import Feeds
+from erpsync.amazon.inventory import Inventory
+from erpsync.amazon.listings import Listings
 from erpsync.amazon.lwa import LWA_URL, LwaTokens
+from erpsync.amazon.notifications import Notifications
+from erpsync.amazon.orders import Orders
 from erpsync.amazon.ratelimit import RateLimiter
+from erpsync.amazon.reports import Reports
 from erpsync.config import Settings
 from erpsync.errors import AmazonRejected, AmazonUnavailable, ConfigError, Throttled
 
@@ -51,7 +57,6 @@ REGIONS = {
 }
 USER_AGENT = (f"erpsync/{erpsync.__version__} (Language=Python/{platform.python_version()}; "
               f"Platform={platform.system()})")
-NOTIFICATIONS_SCOPE = "sellingpartnerapi::notifications"
 
 log = logs.get("erpsync.amazon")
 # sp_api logs request headers (the access token) at DEBUG: keep its logger above that whatever the root level
@@ -106,13 +111,6 @@ class AmazonClient:
 
     def __init__(self, settings: Settings, *, endpoint: str | None = None, time_scale: float | None = None,
                  limiter: RateLimiter | None = None, breaker: CircuitBreaker | None = None):
-        from erpsync.amazon.feeds import Feeds
-        from erpsync.amazon.inventory import Inventory
-        from erpsync.amazon.listings import Listings
-        from erpsync.amazon.notifications import Notifications
-        from erpsync.amazon.orders import Orders
-        from erpsync.amazon.reports import Reports
-
         amazon = settings.amazon
         self.endpoint, lwa_url, is_sandbox = _resolve(settings, endpoint)
         self.seller_id = amazon.seller_id

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from erpsync.config import Settings
 
 log = logs.get("erpsync.amazon.notifications")
+NOTIFICATIONS_SCOPE = "sellingpartnerapi::notifications"  # LWA scope of the grantless Notifications operations
 
 # --- the envelope, as the official schema requires it ----------------------------------------------------------
 
@@ -263,8 +264,6 @@ class Notifications:
 
     def create_destination(self, name: str, sqs_arn: str) -> str:
         """Register an SQS queue as a destination (grantless); the destination id."""
-        from erpsync.amazon.client import NOTIFICATIONS_SCOPE
-
         if not sqs_arn.startswith("arn:aws:sqs:") or sqs_arn.count(":") < 5:
             raise ValueError(f"{sqs_arn!r} is not an SQS ARN (arn:aws:sqs:<region>:<account>:<queue>)")
         body = {"name": name, "resourceSpecification": {"sqs": {"arn": sqs_arn}}}
