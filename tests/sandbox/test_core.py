@@ -34,6 +34,10 @@ def sandbox():
     def probe(caller: Caller = Depends(operation("getOrder"))):
         return {"seller": caller.seller_id}
 
+    @app.post("/_test/body")
+    def probe_body(body: dict[str, int], caller: Caller = Depends(operation("getOrder"))):
+        return body
+
     @app.get("/_test/grantless")
     def probe_grantless(caller: Caller = Depends(operation("getDestinations", grantless=True))):
         return {"client": caller.client_id}
@@ -143,6 +147,18 @@ def test_operation_requires_a_live_access_token(sandbox):
     sandbox.world.advance(3600)  # the token lives one hour of sandbox time
     expired = httpx.get(url, headers={"x-amz-access-token": token})
     assert expired.status_code == 403 and expired.json() == UNAUTHORIZED
+
+
+def test_a_body_that_is_not_json_is_checked_like_any_bad_request(sandbox):
+    url, broken = f"{sandbox.url}/_test/body", {"content": b"{not json", "headers": {"content-type": "application/json"}}
+    anonymous = httpx.post(url, **broken)
+    assert anonymous.status_code == 403 and anonymous.json() == UNAUTHORIZED
+    token = {"x-amz-access-token": _token(sandbox.url)}
+    refused = httpx.post(url, content=broken["content"], headers={**broken["headers"], **token})
+    assert refused.status_code == 400 and "not valid JSON" in refused.json()["errors"][0]["details"]
+    assert refused.headers["x-amzn-RateLimit-Limit"] == "0.5"
+    assert sandbox.world.throttler.bucket("A1SANDBOXSELLER", "getOrder").tokens < 30  # it took a token
+    assert httpx.post(url, json={"a": 1}, headers=token).json() == {"a": 1}
 
 
 def test_grantless_token_only_for_grantless_operations(sandbox):

@@ -251,7 +251,14 @@ def operation(name: str, *, grantless: bool = False) -> Callable[..., Any]:
         return Caller(token.client_id, token.seller_id, token.scope, name)
 
     dependency.__name__ = f"operation_{name}"
+    dependency.spapi_operation = name  # type: ignore[attr-defined]  # found by validation_error_handler
     return dependency
+
+
+def _route_operation(request: Request) -> Callable[[Request], Any] | None:
+    """The ``operation()`` dependency of the route that matched ``request``, if it has one."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    return next((d.call for d in getattr(dependant, "dependencies", ()) if hasattr(d.call, "spapi_operation")), None)
 
 
 RATE_HEADER_STATUSES = frozenset({400, 404})
@@ -290,7 +297,17 @@ async def amazon_error_handler(request: Request, exc: AmazonError) -> JSONRespon
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 becomes Amazon's 400 ``InvalidInput``, naming each bad parameter."""
+    """FastAPI's 422 becomes Amazon's 400 ``InvalidInput``, naming each bad parameter.
+
+    FastAPI refuses a body that is not JSON before the route's dependencies run; the route's ``operation()`` runs
+    here then, so that answer too is authenticated, throttled and carries the rate header like any other 400.
+    """
+    check = _route_operation(request)
+    if check is not None and "spapi_operation" not in request.scope.get("state", {}):
+        try:
+            await check(request)
+        except AmazonError as refused:
+            return await amazon_error_handler(request, refused)
     problems = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "header")]
