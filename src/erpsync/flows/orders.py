@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from erpsync import errors, logs, mapping, model
+from erpsync.config import MappingSettings
 from erpsync.flows import connections
 from erpsync.flows.binder import Binder, void_key, write_key
 from erpsync.flows.intake import import_key
@@ -174,6 +175,8 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
         for problem in page.rejected:  # untranslatable: its own import job makes the dead letter
             if problem.record:
                 _hand_over(ctx, problem.record, None)
+            else:
+                log.error("orders.window_unreadable", error=str(problem))
         for order in page.orders:
             counts["read"] += 1
             outcome = _sync_one(ctx, binder, order)
@@ -231,14 +234,14 @@ def write_order(ctx: JobContext, order: dict) -> dict:
             os._exit(137)  # test hook: the worker dies after Sage committed and before the job is acknowledged
         Binder(ctx.store, gateway).bind(written)
     ctx.store.audit("order.written", amazon_order_id=oid, so_key=written.SOKey, tran_no=written.TranNo,
-                    created=written.created, notes=list(staged.notes))
+                    created=written.created, notes=len(staged.notes))
     log.info("order.written", amazon_order_id=oid, so_key=written.SOKey, tran_no=written.TranNo,
              created=written.created, notes=len(staged.notes))
     return {"SOKey": written.SOKey, "TranNo": written.TranNo, "created": written.created}
 
 
 def enrich(gateway: Sage500Gateway, order: model.Order,
-           rules) -> tuple[dict[str, ItemInfo], list[str]]:
+           rules: MappingSettings) -> tuple[dict[str, ItemInfo], list[str]]:
     """Content Enricher: Sage's data for every item of ``order`` (description, unit of measure) and the ItemIDs
     the SKUs resolve against. Reads the SKUs (and their aliases) first; the whole item list only when one of them
     needs a case-insensitive match, a rewrite rule or the closest-item hint of :class:`errors.UnknownSku`."""

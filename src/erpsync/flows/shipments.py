@@ -51,8 +51,9 @@ def scan_shipments(ctx: JobContext) -> dict[str, int]:
         with sage_outage(ctx):
             records, after = binder.gateway.shipments_since(position)
             last = {record.AmazonOrderId: record.ShipKey for record in records}  # oldest first
+            parked = {d.key for d in store.dead_letters.list("open", job="confirm_shipment", limit=100_000)}
             for record in records:
-                counts["packages"] += _queue_confirmations(ctx, binder, record,
+                counts["packages"] += _queue_confirmations(ctx, binder, record, parked,
                                                            last=last[record.AmazonOrderId] == record.ShipKey)
                 counts["shipments"] += 1
         if after <= position:
@@ -63,8 +64,10 @@ def scan_shipments(ctx: JobContext) -> dict[str, int]:
     return counts
 
 
-def _queue_confirmations(ctx: JobContext, binder: Binder, record: ShipmentRecord, *, last: bool) -> int:
-    """Queue the packages of one shipment; ``last``: no later shipment of its order is in this scan."""
+def _queue_confirmations(ctx: JobContext, binder: Binder, record: ShipmentRecord, parked: set[str], *,
+                         last: bool) -> int:
+    """Queue the packages of one shipment not yet confirmed nor parked as a dead letter (a shipment can be read
+    again while an older one is still pending); ``last``: no later shipment of its order is in this scan."""
     oid = record.AmazonOrderId
     order = binder.to_internal(oid)
     if order is not None and order.FulfillmentChannel == "AFN":
@@ -77,7 +80,7 @@ def _queue_confirmations(ctx: JobContext, binder: Binder, record: ShipmentRecord
     queued = 0
     for package in record.packages or (None,):
         number = package.PackageNo if package else 0
-        if number in done:
+        if number in done or confirm_key(record.ShipKey, number) in parked:
             continue
         queued += ctx.enqueue(
             "confirm_shipment", key=confirm_key(record.ShipKey, number), amazon_order_id=oid,
@@ -160,7 +163,7 @@ def _shipped_on_amazon(client, oid: str, parcel: model.Package) -> bool:
     was lost confirmed the order's last package)? Then the refusal is Amazon saying 'done'."""
     try:
         order = client.orders.get_order(oid)
-    except errors.ErpsyncError:
+    except errors.Permanent:
         return False
     if order.status not in (model.OrderStatus.SHIPPED, model.OrderStatus.INVOICE_UNCONFIRMED):
         return False
