@@ -62,7 +62,8 @@ def test_webhook_orders_are_written_once_with_every_transformation(pipeline, web
         assert (sage["MarketplaceId"], sage["FulfillmentChannel"], sage["CustID"]) == \
             ("ATVPDKIKX0DER", "MFN", "AMAZON-US")
         assert sage["CustPONo"] == oid[-15:] and sage["TranCmnt"].startswith(f"Amazon {oid}")
-        assert sage["Status"] == 1 and sage["ShipMethID"] == SHIP_METHODS[amazon["fulfillment"]["fulfillmentServiceLevel"]]
+        level = amazon["fulfillment"]["fulfillmentServiceLevel"]
+        assert sage["Status"] == 1 and sage["ShipMethID"] == SHIP_METHODS[level]
         items = {i["orderItemId"]: i for i in amazon["orderItems"]}
         lines = sage_lines(pipeline, sage["SOKey"])
         assert {line["OrderItemId"] for line in lines} == set(items)
