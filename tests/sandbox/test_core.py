@@ -150,11 +150,11 @@ def test_operation_requires_a_live_access_token(sandbox):
 
 
 def test_a_body_that_is_not_json_is_checked_like_any_bad_request(sandbox):
-    url, broken = f"{sandbox.url}/_test/body", {"content": b"{not json", "headers": {"content-type": "application/json"}}
-    anonymous = httpx.post(url, **broken)
+    url, json_type = f"{sandbox.url}/_test/body", {"content-type": "application/json"}
+    anonymous = httpx.post(url, content=b"{not json", headers=json_type)
     assert anonymous.status_code == 403 and anonymous.json() == UNAUTHORIZED
     token = {"x-amz-access-token": _token(sandbox.url)}
-    refused = httpx.post(url, content=broken["content"], headers={**broken["headers"], **token})
+    refused = httpx.post(url, content=b"{not json", headers={**json_type, **token})
     assert refused.status_code == 400 and "not valid JSON" in refused.json()["errors"][0]["details"]
     assert refused.headers["x-amzn-RateLimit-Limit"] == "0.5"
     assert sandbox.world.throttler.bucket("A1SANDBOXSELLER", "getOrder").tokens < 30  # it took a token
