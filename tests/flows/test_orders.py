@@ -15,6 +15,7 @@ from erpsync.flows.orders import CURSOR
 from erpsync.runtime import store as store_schema
 from erpsync.sage500 import schema as s
 from erpsync.sage500 import warehouse
+from erpsync.web.app import start as start_web
 
 SHIP_METHODS = {"STANDARD": "UPS GROUND", "EXPEDITED": "UPS 2DAY", "SECOND_DAY": "UPS 2DAY",
                 "NEXT_DAY": "UPS NEXTDAY"}
@@ -139,6 +140,26 @@ def test_cancelled_after_shipment_is_a_dead_letter_and_sage_is_untouched(pipelin
     assert "cancelled on Amazon after Sage shipped" in dead.message or "after the Sage warehouse" in dead.message
     assert pipeline.sage_order(oid).Status == 4  # still the shipped (closed) order
     assert pipeline.journal(oid) == "failed"
+
+
+def test_pending_orders_written_on_hold_are_released_once_amazon_takes_payment(make_pipeline):
+    pipeline = make_pipeline(orders={"pending": "hold"})
+    server = start_web(pipeline.runtime)
+    pipeline.webhook_to(f"{server.url}/notifications")
+    try:
+        [oid] = pipeline.generate(1, seed=7, status="PENDING", pending_seconds=3600)
+        with pipeline.workers():
+            pipeline.wait_journal([oid], "written")
+            held = sage_header(pipeline, oid)
+            assert (held["Hold"], held["HoldReason"], held["Status"]) == (1, "Amazon: Pending", 1)
+            pipeline.sandbox.world.advance(3600)  # payment authorized: Unshipped, notified
+            pipeline.wait(lambda: sage_header(pipeline, oid)["Hold"] == 0, what="the hold released")
+            assert pipeline.runtime.drain(10)
+    finally:
+        server.stop()
+    released = sage_header(pipeline, oid)
+    assert (released["SOKey"], released["HoldReason"], released["Status"]) == (held["SOKey"], None, 1)
+    assert [e.detail["released"] for e in pipeline.runtime.store.audit_list(event="order.released")] == [True]
 
 
 def test_fba_orders_are_skipped_by_default(pipeline, webhook):

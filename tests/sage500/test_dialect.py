@@ -82,6 +82,7 @@ def scenario(engine, make_order, stock) -> None:
         conn.execute(delete(tciSurrogateKey_R).where(tciSurrogateKey_R.c.TableName == "StgSession"))
     written = gw.create_sales_order(make_order("113-1000000-0000001"))
     gw.create_sales_order(make_order("113-1000000-0000001"))
+    gw.release_hold("113-1000000-0000001")
     with pytest.raises(Exception, match="Sage refused"):
         gw.create_sales_order(make_order("113-1000000-0000002", lines=[("NOPE", 1, "1.00")]))
     gw.create_sales_order(make_order("113-1000000-0000003"))

@@ -54,7 +54,9 @@ def test_each_order_gets_the_next_tran_no(gateway, make_order):
 def test_hold_and_closed_orders(gateway, make_order):
     held = gateway.order_by_amazon_id(gateway.create_sales_order(
         make_order(ORDER, Hold=1, HoldReason="Pending payment")).AmazonOrderId)
-    assert held.Status == 1
+    assert held.Status == 1 and held.Hold == 1
+    assert gateway.release_hold(ORDER) is True and gateway.release_hold(ORDER) is False
+    assert gateway.order_by_amazon_id(ORDER).Hold == 0
     fba = make_order("113-0000002-0000002", Status="Closed", DfltWarehouseID="FBA", FulfillmentChannel="AFN",
                      lines=[("WIDGET-BLU-L", 1, "12.99", "FBA")])
     closed = gateway.order_by_amazon_id(gateway.create_sales_order(fba).AmazonOrderId)

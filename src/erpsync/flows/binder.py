@@ -62,4 +62,5 @@ def state_of(order: SalesOrder) -> mapping.SageOrderState:
     return mapping.SageOrderState(
         status=SO_STATUS.get(order.Status, "open"),  # type: ignore[arg-type]
         quantity_open=sum((line.QtyOpenToShip for line in order.lines), Decimal(0)),
-        quantity_shipped=sum((line.QtyShip for line in order.lines), Decimal(0)))
+        quantity_shipped=sum((line.QtyShip for line in order.lines), Decimal(0)),
+        on_hold=bool(order.Hold))

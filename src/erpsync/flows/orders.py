@@ -12,6 +12,8 @@
   finds the extension row and does nothing.
 * ``void_order`` (queue sage500) — a cancelled order is voided in Sage unless the warehouse has shipped any of it
   (then :class:`errors.ConflictAfterShipment`, a dead letter "cancelled after shipment").
+* ``release_hold`` (queue sage500) — with ``orders.pending = "hold"``, lifts the hold of an order written while
+  Pending once Amazon reports it Unshipped.
 
 Sage being unreachable never spends a job's retry budget: the backlog waits on the backoff schedule and drains when
 Sage is back. Permanent problems (unknown SKU, totals that differ, an address too long) end as dead letters whose
@@ -78,13 +80,14 @@ def sage_outage(ctx: JobContext) -> Iterator[None]:
 # --- relevance -------------------------------------------------------------------------------------------------
 
 
-def settled(entry: JournalEntry | None, status: S) -> bool:
+def settled(entry: JournalEntry | None, status: S, *, holds: bool = False) -> bool:
     """Importer checks relevance first: does the journal already answer for an order Amazon reports as
-    ``status``? (Written and Unshipped, voided and Canceled, confirmed and Shipped ...: nothing to do.)"""
+    ``status``? (Written and Unshipped, voided and Canceled, confirmed and Shipped ...: nothing to do.) With
+    ``holds`` (``orders.pending = "hold"``) a written order may still be on hold: Unshipped is news then."""
     if entry is None:
         return False
     if entry.status in IN_SAGE and status in (S.PENDING, S.UNSHIPPED, S.PARTIALLY_SHIPPED):
-        return True
+        return not (holds and entry.status == "written" and status is not S.PENDING)
     if entry.status in ("shipped", "confirmed") and status in (S.SHIPPED, S.INVOICE_UNCONFIRMED):
         return True
     return status is S.CANCELED and entry.status in ("voided", "skipped")
@@ -108,8 +111,9 @@ def route(ctx: JobContext, binder: Binder, order: model.Order) -> mapping.Action
         ctx.enqueue("write_order", key=write_key(oid), order=order.model_dump(mode="json"))
     elif action.kind is A.VOID:
         ctx.enqueue("void_order", key=void_key(oid), amazon_order_id=oid)
-    elif action.kind in (A.REPORT, A.RELEASE_HOLD):
-        # RELEASE_HOLD: the gateway cannot lift a Sage hold yet; a person does, from this report
+    elif action.kind is A.RELEASE_HOLD:
+        ctx.enqueue("release_hold", key=f"release_hold:{oid}", amazon_order_id=oid)
+    elif action.kind is A.REPORT:
         store.audit("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
         log.warning("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
     elif state is None and store.journal_set(oid, "skipped", only_from={None, "received", "failed"}):
@@ -118,7 +122,7 @@ def route(ctx: JobContext, binder: Binder, order: model.Order) -> mapping.Action
 
 
 def _queued_for_sage(kind: mapping.ActionKind) -> bool:
-    return kind in WRITES or kind is A.VOID
+    return kind in WRITES or kind in (A.VOID, A.RELEASE_HOLD)
 
 
 # --- import_order ----------------------------------------------------------------------------------------------
@@ -130,7 +134,7 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     the order even under backlog (the window hands over an order it cannot route itself)."""
     oid = amazon_order_id
     binder = Binder(ctx.store, connections.sage(ctx))
-    if status is not None and settled(binder.journal(oid), S(status)):
+    if status is not None and settled(binder.journal(oid), S(status), holds=_holds(ctx)):
         log.info("order.settled", amazon_order_id=oid, status=status, journal=binder.journal(oid).status)
         return "settled"
     busy = binder.in_flight(oid)
@@ -141,8 +145,13 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
         log.info("order.left_to_window", amazon_order_id=oid, window_queued=queued)
         return "window"
     with journal_failures(ctx, oid):
-        order = connections.amazon(ctx).orders.get_order(oid)
+        with connections.token_refusal_retried(ctx):
+            order = connections.amazon(ctx).orders.get_order(oid)
         return route(ctx, binder, order).value
+
+
+def _holds(ctx: JobContext) -> bool:
+    return ctx.settings.orders.pending == "hold"
 
 
 def _backlog(ctx: JobContext) -> bool:
@@ -170,7 +179,9 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
     counts = {"read": 0, "queued": 0, "held": 0}
     end: datetime | None = None
     hold: datetime | None = None
-    for page in connections.amazon(ctx).orders.search_orders(last_updated_after=cursor.start_value):
+    with connections.token_refusal_retried(ctx):
+        pages = list(connections.amazon(ctx).orders.search_orders(last_updated_after=cursor.start_value))
+    for page in pages:
         end = end or page.last_updated_before
         for problem in page.rejected:  # untranslatable: its own import job makes the dead letter
             if problem.record:
@@ -194,7 +205,7 @@ def _sync_one(ctx: JobContext, binder: Binder, order: model.Order) -> str:
     """'settled' (nothing left to do), 'queued' (a write or void was queued) or 'held' (one is in flight)."""
     oid = order.amazon_order_id
     entry = binder.journal(oid)
-    if settled(entry, order.status):
+    if settled(entry, order.status, holds=_holds(ctx)):
         return "settled"
     if entry is not None and entry.status == "failed" and entry.updated_at >= order.last_update_date:
         return "settled"  # its dead letter is the repair path until Amazon changes the order
@@ -282,3 +293,16 @@ def void_order(ctx: JobContext, amazon_order_id: str) -> str:
     ctx.store.audit("order.voided", amazon_order_id=oid, outcome=outcome)
     log.info("order.voided", amazon_order_id=oid, outcome=outcome)
     return outcome
+
+
+# --- release_hold ----------------------------------------------------------------------------------------------
+
+
+@job("release_hold", queue="sage500")
+def release_hold(ctx: JobContext, amazon_order_id: str) -> bool:
+    """Lift the hold of an order written while Amazon said Pending, now that Amazon has taken payment."""
+    with sage_outage(ctx):
+        released = connections.sage(ctx).release_hold(amazon_order_id)
+    ctx.store.audit("order.released", amazon_order_id=amazon_order_id, released=released)
+    log.info("order.released", amazon_order_id=amazon_order_id, released=released)
+    return released

@@ -85,6 +85,7 @@ class SalesOrder:
     TranNo: str
     TranID: str
     Status: int  # 1 open, 3 canceled, 4 closed
+    Hold: int  # 1: on hold (e.g. written while Amazon still said Pending)
     TranDate: datetime
     CustID: str
     CustPONo: str | None
@@ -224,6 +225,18 @@ class Sage500Gateway:
             conn.execute(sql.close_order_dists(), {"so_key": order.SOKey})
         log.info("sage_order_voided", amazon_order_id=amazon_order_id, so_key=order.SOKey)
         return "voided"
+
+    def release_hold(self, amazon_order_id: str) -> bool:
+        """Lift the hold of an open order (Amazon has taken payment); False when it was not on hold."""
+        with self._transaction(lock=f"erpsync:order:{amazon_order_id}") as conn:
+            order = conn.execute(sql.order_by_amazon_id(), {"amazon_order_id": amazon_order_id}).first()
+            if order is None or order.Status != sql.SO_OPEN:
+                return False
+            released = conn.execute(sql.release_hold(), {"so_key": order.SOKey, "now": s.sage_time(),
+                                                         "user_id": self.user_id}).rowcount
+        if released:
+            log.info("sage_order_released", amazon_order_id=amazon_order_id, so_key=order.SOKey)
+        return bool(released)
 
     def order_by_amazon_id(self, amazon_order_id: str) -> SalesOrder | None:
         def read(conn: Connection) -> SalesOrder | None:

@@ -190,8 +190,9 @@ def insert_line_ext():
 @statement()
 def order_by_amazon_id():
     x, so, c = s.tsoSalesOrderExt_AMZ, s.tsoSalesOrder, s.tarCustomer
-    return (select(so.c.SOKey, so.c.TranNo, so.c.TranID, so.c.Status, so.c.TranDate, so.c.CustPONo, so.c.TranAmt,
-                   so.c.CurrID, c.c.CustID, x.c.AmazonOrderId, x.c.MarketplaceId, x.c.FulfillmentChannel)
+    return (select(so.c.SOKey, so.c.TranNo, so.c.TranID, so.c.Status, so.c.Hold, so.c.TranDate, so.c.CustPONo,
+                   so.c.TranAmt, so.c.CurrID, c.c.CustID, x.c.AmazonOrderId, x.c.MarketplaceId,
+                   x.c.FulfillmentChannel)
             .select_from(x.join(so, so.c.SOKey == x.c.SOKey).join(c, c.c.CustKey == so.c.CustKey))
             .where(x.c.AmazonOrderId == bindparam("amazon_order_id")))
 
@@ -248,6 +249,14 @@ def cancel_order():
     return (update(so).where(so.c.SOKey == bindparam("so_key"))
             .values(Status=SO_CANCELED, OpenAmt=0, CloseDate=bindparam("now"), UpdateDate=bindparam("now"),
                     UpdateUserID=bindparam("user_id"), UpdateCounter=so.c.UpdateCounter + 1))
+
+
+@statement()
+def release_hold():
+    so = s.tsoSalesOrder
+    return (update(so).where(so.c.SOKey == bindparam("so_key"), so.c.Hold == 1)
+            .values(Hold=0, HoldReason=None, UpdateDate=bindparam("now"), UpdateUserID=bindparam("user_id"),
+                    UpdateCounter=so.c.UpdateCounter + 1))
 
 
 @statement()
