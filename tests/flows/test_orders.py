@@ -37,7 +37,7 @@ def sage_header(pipeline, order_id: str):
 def sage_lines(pipeline, so_key: int):
     line, lx = s.tsoSOLine, s.tsoSOLineExt_AMZ
     with pipeline.engine.connect() as conn:
-        return conn.execute(select(line.c.SOLineNo, line.c.UserFld1, line.c.ExtCmnt, lx.c.OrderItemId,
+        return conn.execute(select(line.c.SOLineNo, line.c.UserFld1, line.c.UserFld2, line.c.ExtCmnt, lx.c.OrderItemId,
                                    lx.c.SellerSKU)
                             .select_from(line.join(lx, lx.c.SOLineKey == line.c.SOLineKey))
                             .where(line.c.SOKey == so_key)).mappings().all()
@@ -46,6 +46,8 @@ def sage_lines(pipeline, so_key: int):
 def test_webhook_orders_are_written_once_with_every_transformation(pipeline, webhook):
     # duplicate and reordered deliveries of every notification: the inbox and the job keys absorb them
     pipeline.control("PATCH", "faults", json={"duplicate_notifications": 1.0, "out_of_order_notifications": True})
+    pipeline.configure("mapping", user_fields={"UserFld2": "marketplace_id", "UserFld3": "is_prime",
+                                               "Line.UserFld2": "asin"})
     ids = pipeline.generate(10, seed=11, multi_line_share=0.5, multi_quantity_share=0.5, promotion_share=0.5,
                             gift_share=0.4, international_share=0.5, business_share=0.3)
     with pipeline.workers():
@@ -63,6 +65,8 @@ def test_webhook_orders_are_written_once_with_every_transformation(pipeline, web
         assert (sage["MarketplaceId"], sage["FulfillmentChannel"], sage["CustID"]) == \
             ("ATVPDKIKX0DER", "MFN", "AMAZON-US")
         assert sage["CustPONo"] == oid[-15:] and sage["TranCmnt"].startswith(f"Amazon {oid}")
+        prime = "Yes" if "PRIME" in amazon["programs"] else "No"
+        assert (sage["UserFld2"], sage["UserFld3"]) == ("ATVPDKIKX0DER", prime)  # [mapping] user_fields
         level = amazon["fulfillment"]["fulfillmentServiceLevel"]
         assert sage["Status"] == 1 and sage["ShipMethID"] == SHIP_METHODS[level]
         items = {i["orderItemId"]: i for i in amazon["orderItems"]}
@@ -70,6 +74,7 @@ def test_webhook_orders_are_written_once_with_every_transformation(pipeline, web
         assert {line["OrderItemId"] for line in lines} == set(items)
         for line in lines:
             assert line["UserFld1"] == line["OrderItemId"]
+            assert line["UserFld2"] == items[line["OrderItemId"]]["product"]["asin"]
             assert line["SellerSKU"] == items[line["OrderItemId"]]["product"]["sellerSku"]
         # address: Amazon's recipient in tciAddress, country as ISO alpha-3, nothing over Sage's limits
         address = amazon["recipient"]["deliveryAddress"]
