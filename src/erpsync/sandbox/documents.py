@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request, Response
 
+from erpsync.sandbox import query
 from erpsync.sandbox.core import UTC, world_of
 from erpsync.sandbox.world import World
 
@@ -89,6 +90,16 @@ def presign(request: Request, document: dict[str, Any], method: Literal["GET", "
         query["response-content-encoding"] = encoding
     query["X-Amz-Signature"] = _signature(document, method, date, expires, encoding)
     return f"{base_url(request)}/_docs/{document['kind']}/{document['id']}?{urlencode(query)}"
+
+
+def download_view(request: Request, document: dict[str, Any], id_name: str) -> dict[str, str]:
+    """The models' ``FeedDocument`` / ``ReportDocument``: the id (as ``id_name``), a download URL (asking S3 for
+    ``Content-Encoding: gzip`` when ``enableContentEncodingUrlHeader=true``) and the compression, if any."""
+    encoded = query.boolean(request, "enableContentEncodingUrlHeader")
+    view = {id_name: document["id"], "url": presign(request, document, "GET", content_encoding=encoded)}
+    if document["compression"]:
+        view["compressionAlgorithm"] = document["compression"]
+    return view
 
 
 def s3_error(status: int, code: str, message: str) -> Response:

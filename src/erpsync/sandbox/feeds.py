@@ -28,8 +28,6 @@ router.include_router(documents.router)  # the presigned document URLs of feeds 
 
 QUEUE_SECONDS = 30  # sandbox seconds a feed waits IN_QUEUE
 PROCESSING_SECONDS = 60  # sandbox seconds a feed stays IN_PROGRESS
-STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
-TERMINAL = frozenset({"CANCELLED", "DONE", "FATAL"})
 REPORT_CONTENT_TYPE = "application/json; charset=UTF-8"
 # Listings feeds Amazon removed on 2025-07-31: accepted, then FATAL (spapi-notes §5.3).
 REMOVED_FEED_TYPES = frozenset({
@@ -127,15 +125,10 @@ def create_feed_document(spec: CreateFeedDocumentSpecification, request: Request
 @router.get(f"{API}/documents/{{feedDocumentId}}")
 def get_feed_document(feedDocumentId: str, request: Request,
                       caller: Caller = Depends(operation("getFeedDocument"))) -> dict[str, str]:
-    encoded = query.boolean(request, "enableContentEncodingUrlHeader")
     document = world_of(request).feed_documents.get(feedDocumentId)
     if document is None:
         raise not_found(f"Feed document {feedDocumentId} does not exist.")
-    view = {"feedDocumentId": document["id"],
-            "url": documents.presign(request, document, "GET", content_encoding=encoded)}
-    if document["compression"]:
-        view["compressionAlgorithm"] = document["compression"]
-    return view
+    return documents.download_view(request, document, "feedDocumentId")
 
 
 @router.post(f"{API}/feeds", status_code=202)
@@ -145,10 +138,7 @@ def create_feed(spec: CreateFeedSpecification, request: Request,
     if spec.feedType != listings_feed.FEED_TYPE and spec.feedType not in REMOVED_FEED_TYPES:
         raise invalid_input(f"feedType {spec.feedType!r} is not supported by the sandbox; it processes "
                             f"{listings_feed.FEED_TYPE}.")
-    unknown = [m for m in spec.marketplaceIds if m not in world.marketplaces]
-    if unknown:
-        raise invalid_input(f"marketplaceIds {unknown} are not marketplaces of this seller; "
-                            f"use {sorted(world.marketplaces)}.")
+    query.known_marketplaces(world, "marketplaceIds", spec.marketplaceIds)
     with world.lock:
         document = world.feed_documents.get(spec.inputFeedDocumentId)
         if document is None:
@@ -176,39 +166,7 @@ def create_feed(spec: CreateFeedSpecification, request: Request,
 @router.get(f"{API}/feeds")
 def get_feeds(request: Request, caller: Caller = Depends(operation("getFeeds"))) -> dict[str, Any]:
     world = world_of(request)
-    token = request.query_params.get("nextToken")
-    if token is not None:
-        if set(request.query_params) != {"nextToken"}:
-            raise invalid_input("nextToken must be the only parameter when it is given.")
-        state = query.decode_token(token)
-    else:
-        types = query.values(request, "feedTypes")
-        if not types:
-            raise invalid_input("Either feedTypes or nextToken is required.")
-        marketplaces = query.values(request, "marketplaceIds")
-        if len(types) > 10 or len(marketplaces) > 10:
-            raise invalid_input("feedTypes and marketplaceIds take at most 10 values each.")
-        now = world.now()
-        since = query.timestamp(request, "createdSince") or now - timedelta(days=90)
-        until = query.timestamp(request, "createdUntil") or now
-        if since > until:
-            raise invalid_input("createdSince must be before createdUntil.")
-        state = {"types": types, "marketplaces": marketplaces,
-                 "statuses": query.one_of(request, "processingStatuses", STATUSES),
-                 "since": since.isoformat(), "until": until.isoformat(),
-                 "size": query.integer(request, "pageSize", 10, 1, 100), "offset": 0}
-    since, until = datetime.fromisoformat(state["since"]), datetime.fromisoformat(state["until"])
-    with world.lock:
-        matching = [f for f in world.feeds.values()
-                    if f["feedType"] in state["types"] and since <= f["createdTime"] <= until
-                    and (not state["statuses"] or f["processingStatus"] in state["statuses"])
-                    and (not state["marketplaces"] or set(f["marketplaceIds"]) & set(state["marketplaces"]))]
-        matching.sort(key=lambda f: f["createdTime"], reverse=True)
-        offset, size = state["offset"], state["size"]
-        body: dict[str, Any] = {"feeds": [feed_view(f) for f in matching[offset:offset + size]]}
-    if offset + size < len(matching):
-        body["nextToken"] = query.encode_token({**state, "offset": offset + size})
-    return body
+    return query.created_page(request, world, "feed", world.feeds, feed_view)
 
 
 @router.get(f"{API}/feeds/{{feedId}}")

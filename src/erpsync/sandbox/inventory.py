@@ -55,9 +55,8 @@ def _filters(request: Request, now: datetime) -> dict[str, Any]:
         raise invalid_input(f"granularityType {granularity_type!r} is invalid; use Marketplace.")
     if len(marketplace_ids) > 1:
         raise invalid_input("marketplaceIds takes exactly one marketplace.")
-    for value in (granularity_id, marketplace_ids[0]):
-        if value not in world.marketplaces:
-            raise invalid_input(f"Marketplace {value!r} is not a marketplace of this seller.")
+    query.known_marketplaces(world, "granularityId", [granularity_id])
+    query.known_marketplaces(world, "marketplaceIds", marketplace_ids)
     skus = query.values(request, "sellerSkus")
     if len(skus) > MAX_SKUS:
         raise invalid_input(f"sellerSkus takes at most {MAX_SKUS} SKUs, got {len(skus)}.")

@@ -42,10 +42,7 @@ def _marketplaces(request: Request, world: World) -> list[str]:
     marketplace_ids = query.values(request, "marketplaceIds")
     if not marketplace_ids:
         raise invalid_input("marketplaceIds is required.")
-    unknown = [m for m in marketplace_ids if m not in world.marketplaces]
-    if unknown:
-        raise invalid_input(f"marketplaceIds {unknown} are not marketplaces of this seller.")
-    return marketplace_ids
+    return query.known_marketplaces(world, "marketplaceIds", marketplace_ids)
 
 
 def _own(seller_id: str, caller: Caller) -> None:

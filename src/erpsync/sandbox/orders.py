@@ -8,19 +8,19 @@ records its money in the settlement ledger.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from erpsync.sandbox import query
 from erpsync.sandbox.core import UTC, AmazonError, Caller, invalid_input, not_found, operation, world_of
 from erpsync.sandbox.notifications import FULFILLMENT_TYPE, V0_STATUS
-from erpsync.sandbox.world import CENT, ConfirmedShipment, MoneyEvent, World, amount_of, iso
+from erpsync.sandbox.world import ConfirmedShipment, MoneyEvent, World, amount_of, cents, iso
 
 router = APIRouter()
 
@@ -76,10 +76,6 @@ def components(item: dict[str, Any]) -> dict[str, Decimal]:
     return out
 
 
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def item_charges(world: World, order: dict[str, Any], item: dict[str, Any], *, refund: bool = False,
                  shipment_id: str = "", adjustment_id: str = "") -> list[MoneyEvent]:
     """The settlement ledger rows of one order item (charges, promotions, withheld tax, fees), or its refund."""
@@ -88,7 +84,7 @@ def item_charges(world: World, order: dict[str, Any], item: dict[str, Any], *, r
     marketplace = world.marketplaces[channel["marketplaceId"]]
     afn = order["fulfillment"]["fulfilledBy"] == "AMAZON"
     facilitator = marketplace.country == "US"
-    commission = _cents(COMMISSION_RATE * (c["item"] - c["promo_item"] + c["gift_wrap"]))
+    commission = cents(COMMISSION_RATE * (c["item"] - c["promo_item"] + c["gift_wrap"]))
     rows: list[tuple[str, str, Decimal]] = [
         ("ItemPrice", "Principal", c["item"]),
         ("ItemPrice", "Shipping", c["shipping"]),
@@ -106,14 +102,14 @@ def item_charges(world: World, order: dict[str, Any], item: dict[str, Any], *, r
     if refund:
         rows = [(kind, what, -value) for kind, what, value in rows]
         rows += [("ItemFees", "Commission", commission),
-                 ("ItemFees", "RefundCommission", -min(Decimal("5.00"), _cents(commission * Decimal("0.2"))))]
+                 ("ItemFees", "RefundCommission", -min(Decimal("5.00"), cents(commission * Decimal("0.2"))))]
     else:
         rows.append(("ItemFees", "Commission", -commission))
         if afn:
             rows.append(("ItemFees", "FBAPerUnitFulfillmentFee", -FBA_FEE_PER_UNIT * item["quantityOrdered"]))
     return [MoneyEvent(
         posted=world.now(), transaction_type="Refund" if refund else "Order", amount_type=kind,
-        amount_description=what, amount=_cents(value), currency=marketplace.currency,
+        amount_description=what, amount=cents(value), currency=marketplace.currency,
         marketplace_id=marketplace.id, order_id=order["orderId"], shipment_id=shipment_id,
         adjustment_id=adjustment_id, fulfillment_id="AFN" if afn else "MFN",
         order_item_code=item["orderItemId"], sku=item["product"]["sellerSku"],
@@ -143,40 +139,13 @@ def ship_items(world: World, order: dict[str, Any], quantities: dict[str, int], 
         order["lastUpdatedTime"] = iso(world.now())
 
 
-def _csv(values: list[str] | None) -> list[str]:
-    """Swagger arrays arrive as csv (``a,b``) or repeated parameters; accept both."""
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
-
-
-def _enum(name: str, values: list[str] | None, allowed: tuple[str, ...] | dict) -> list[str]:
-    parsed = _csv(values)
-    bad = [value for value in parsed if value not in allowed]
-    if bad:
-        raise invalid_input(f"Invalid {name}: {', '.join(bad)}.", f"Allowed values: {', '.join(allowed)}.")
-    return parsed
-
-
 def _marketplaces(world: World, name: str, values: list[str] | None, *, required: bool) -> list[str]:
-    ids = _csv(values)
+    ids = query.split(values)
     if required and not ids:
         raise invalid_input(f"{name} is required.", f"Pass {name}=<marketplace id>.")
     if len(ids) > 50:
         raise invalid_input(f"{name} accepts at most 50 values.")
-    unknown = [value for value in ids if value not in world.marketplaces]
-    if unknown:
-        raise invalid_input(f"Invalid {name}: {', '.join(unknown)}.",
-                            f"This seller sells in {', '.join(world.marketplaces)}.")
-    return ids
-
-
-def _when(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise invalid_input(f"{name} is not an ISO 8601 date-time: {value!r}.") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return query.known_marketplaces(world, name, ids)
 
 
 def _parse_time(value: str) -> datetime:
@@ -188,7 +157,7 @@ class _Window:
 
     def __init__(self, world: World, names: tuple[str, str, str, str], values: tuple[str | None, ...]):
         created_after, created_before, updated_after, updated_before = (
-            _when(name, value) for name, value in zip(names, values))
+            None if value is None else query.parse_time(value, name) for name, value in zip(names, values))
         a_created, b_created, a_updated, b_updated = names
         if (created_after is None) == (updated_after is None):
             raise invalid_input(f"Exactly one of {a_created} and {a_updated} must be provided.")
@@ -215,20 +184,19 @@ class _Window:
         return self.after <= moment <= before
 
 
-def _page_token(offset: int, before: datetime, query: str) -> str:
-    raw = json.dumps({"o": offset, "b": iso(before), "q": query}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _page_token(offset: int, before: datetime, key: str) -> str:
+    return query.encode_token({"o": offset, "b": iso(before), "q": key})
 
 
-def _read_token(token: str, query: str) -> tuple[int, datetime]:
+def _read_token(token: str, name: str, key: str) -> tuple[int, datetime]:
+    """(offset, upper bound) of a page token, which must belong to the query named by ``key``."""
+    state = query.decode_token(token, name)
     try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        offset, before, same = int(raw["o"]), _parse_time(raw["b"]), raw["q"] == query
+        offset, before, same = int(state["o"]), _parse_time(state["b"]), state["q"] == key
     except (ValueError, KeyError, TypeError):
-        raise invalid_input("Invalid paginationToken.", "Pass the nextToken of the previous page unchanged.") \
-            from None
+        raise invalid_input(f"Invalid {name}.", "Pass the nextToken of the previous page unchanged.") from None
     if not same or offset < 0:
-        raise invalid_input("paginationToken does not belong to this query.",
+        raise invalid_input(f"{name} does not belong to this query.",
                             "Keep every other parameter the same while paging.")
     return offset, before
 
@@ -276,17 +244,17 @@ def search_orders(
     world = world_of(request)
     window = _Window(world, ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore"),
                      (createdAfter, createdBefore, lastUpdatedAfter, lastUpdatedBefore))
-    statuses = set(_enum("fulfillmentStatuses", fulfillmentStatuses, FULFILLMENT_STATUSES))
+    statuses = set(query.enum("fulfillmentStatuses", query.split(fulfillmentStatuses), FULFILLMENT_STATUSES))
     markets = set(_marketplaces(world, "marketplaceIds", marketplaceIds, required=False))
-    by = set(_enum("fulfilledBy", fulfilledBy, FULFILLED_BY))
-    included = _enum("includedData", includedData, INCLUDED_DATA)
+    by = set(query.enum("fulfilledBy", query.split(fulfilledBy), FULFILLED_BY))
+    included = query.enum("includedData", query.split(includedData), INCLUDED_DATA)
     if not 1 <= maxResultsPerPage <= 100:
         raise invalid_input("maxResultsPerPage must be between 1 and 100.")
-    query = _query_key({"w": [window.field, iso(window.after)], "s": sorted(statuses), "m": sorted(markets),
+    key = _query_key({"w": [window.field, iso(window.after)], "s": sorted(statuses), "m": sorted(markets),
                         "f": sorted(by), "n": maxResultsPerPage, "i": sorted(included),
                         "b": iso(window.before) if window.before else None})
     if paginationToken:
-        offset, before = _read_token(paginationToken, query)
+        offset, before = _read_token(paginationToken, "paginationToken", key)
     else:
         offset, before = 0, window.before or world.now()
     with world.lock:
@@ -299,7 +267,7 @@ def search_orders(
         page = [view(order, included) for order in found[offset:offset + maxResultsPerPage]]
     body: dict[str, Any] = {"orders": page}
     if offset + maxResultsPerPage < len(found):
-        body["pagination"] = {"nextToken": _page_token(offset + maxResultsPerPage, before, query)}
+        body["pagination"] = {"nextToken": _page_token(offset + maxResultsPerPage, before, key)}
     body["createdBefore" if window.field == "createdTime" else "lastUpdatedBefore"] = iso(before)
     return body
 
@@ -308,7 +276,7 @@ def search_orders(
 def get_order(orderId: str, request: Request, caller: Caller = Depends(operation("getOrder")),
               includedData: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
     world = world_of(request)
-    included = _enum("includedData", includedData, INCLUDED_DATA)
+    included = query.enum("includedData", query.split(includedData), INCLUDED_DATA)
     with world.lock:
         return {"order": view(_order_or_404(world, orderId), included)}
 
@@ -454,7 +422,7 @@ def _package_fields(package: PackageDetail, now: datetime, created: str) -> dict
 # --- Orders v0: read operations (deprecated by Amazon; kept for compatibility) -----------------------------
 
 def _m0(value: Decimal, currency: str) -> dict[str, str]:
-    return {"CurrencyCode": currency, "Amount": str(_cents(value))}
+    return {"CurrencyCode": currency, "Amount": str(cents(value))}
 
 
 SERVICE_LEVEL_V0 = {"STANDARD": ("Std US D2D Dom", "Standard"), "EXPEDITED": ("Expedited US D2D Dom", "Expedited"),
@@ -533,7 +501,7 @@ def item_v0(order: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     currency = product["price"]["unitPrice"]["currencyCode"]
     c = components(item)
     promo_total = c["promo_item"] + c["promo_shipping"]
-    promo_tax = _cents(c["discount_tax"] * c["promo_item"] / promo_total) if promo_total else Decimal("0")
+    promo_tax = cents(c["discount_tax"] * c["promo_item"] / promo_total) if promo_total else Decimal("0")
     out.update({
         "ItemPrice": _m0(c["item"], currency),
         "ShippingPrice": _m0(c["shipping"], currency),
@@ -567,7 +535,7 @@ def get_orders_v0(
 ) -> dict[str, Any]:
     world = world_of(request)
     markets = set(_marketplaces(world, "MarketplaceIds", MarketplaceIds, required=True))
-    ids = set(_csv(AmazonOrderIds))
+    ids = set(query.split(AmazonOrderIds))
     if len(ids) > 50:
         raise invalid_input("AmazonOrderIds accepts at most 50 values.")
     window = None
@@ -575,15 +543,15 @@ def get_orders_v0(
         window = _Window(world, ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore"),
                          (CreatedAfter, CreatedBefore, LastUpdatedAfter, LastUpdatedBefore))
     v0_to_2026 = {v0: v2026 for v2026, v0 in V0_STATUS.items()}
-    statuses = {v0_to_2026[s] for s in _enum("OrderStatuses", OrderStatuses, tuple(v0_to_2026))}
-    channels = set(_enum("FulfillmentChannels", FulfillmentChannels, ("AFN", "MFN")))
+    statuses = {v0_to_2026[s] for s in query.enum("OrderStatuses", query.split(OrderStatuses), v0_to_2026)}
+    channels = set(query.enum("FulfillmentChannels", query.split(FulfillmentChannels), ("AFN", "MFN")))
     if not 1 <= MaxResultsPerPage <= 100:
         raise invalid_input("MaxResultsPerPage must be between 1 and 100.")
-    query = _query_key({"m": sorted(markets), "i": sorted(ids), "s": sorted(statuses), "c": sorted(channels),
+    key = _query_key({"m": sorted(markets), "i": sorted(ids), "s": sorted(statuses), "c": sorted(channels),
                         "n": MaxResultsPerPage, "w": [window.field, iso(window.after)] if window else None,
                         "b": iso(window.before) if window and window.before else None})
     if NextToken:
-        offset, before = _read_token(NextToken, query)
+        offset, before = _read_token(NextToken, "NextToken", key)
     else:
         offset, before = 0, (window.before if window and window.before else world.now())
     with world.lock:
@@ -598,7 +566,7 @@ def get_orders_v0(
         page = [order_v0(order) for order in found[offset:offset + MaxResultsPerPage]]
     payload: dict[str, Any] = {"Orders": page}
     if offset + MaxResultsPerPage < len(found):
-        payload["NextToken"] = _page_token(offset + MaxResultsPerPage, before, query)
+        payload["NextToken"] = _page_token(offset + MaxResultsPerPage, before, key)
     payload["CreatedBefore" if window and window.field == "createdTime" else "LastUpdatedBefore"] = iso(before)
     return {"payload": payload}
 

@@ -26,14 +26,13 @@ from erpsync.sandbox import documents, query, settlement
 from erpsync.sandbox.core import Caller, invalid_input, not_found, operation, world_of
 from erpsync.sandbox.notifications import V0_STATUS
 from erpsync.sandbox.orders import components
-from erpsync.sandbox.world import Marketplace, World, iso
+from erpsync.sandbox.world import Marketplace, World, cents, iso
 
 router = APIRouter(tags=["reports"])
 API = "/reports/2021-06-30"
 
 SETTLEMENT = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 ALL_ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
-STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
 SETTLEMENT_PERIOD = timedelta(days=14)
 DEPOSIT_DELAY = timedelta(days=2)
 QUEUE_SECONDS = 10
@@ -108,16 +107,16 @@ def period_charges(world: World, marketplace: Marketplace, events: list[Any], st
     inbound: tuple[settlement.InboundShipment, ...] = ()
     if stocked and world.rng.random() < REIMBURSEMENT_CHANCE:
         listing = world.rng.choice(sorted(stocked, key=lambda item: item.sku))
-        reimbursements = (settlement.Reimbursement(listing.sku, 1, settlement.cents(listing.price * REIMBURSEMENT_RATE),
+        reimbursements = (settlement.Reimbursement(listing.sku, 1, cents(listing.price * REIMBURSEMENT_RATE),
                                                    world.rng.choice(("WAREHOUSE_DAMAGE", "WAREHOUSE_LOST")),
                                                    f"RB{world.next_id(9)}"),)
     if units:
         inbound = (settlement.InboundShipment(f"FBA15{world.next_id(7)}", INBOUND_PER_UNIT * min(units, 100)),)
     return settlement.PeriodCharges(
-        advertising=settlement.cents(principal * ADVERTISING_RATE) if principal > 0 else Decimal("0"),
+        advertising=cents(principal * ADVERTISING_RATE) if principal > 0 else Decimal("0"),
         subscription=SUBSCRIPTION_FEE if monthly else Decimal("0"),
-        storage=settlement.cents(units * STORAGE_PER_UNIT) if monthly else Decimal("0"),
-        current_reserve=settlement.cents(recent * RESERVE_RATE) if recent > 0 else Decimal("0"),
+        storage=cents(units * STORAGE_PER_UNIT) if monthly else Decimal("0"),
+        current_reserve=cents(recent * RESERVE_RATE) if recent > 0 else Decimal("0"),
         previous_reserve=previous_reserve, reimbursements=reimbursements, inbound_shipments=inbound)
 
 
@@ -178,7 +177,7 @@ def catch_up(world: World) -> None:
 
 
 def _amount(value: Decimal) -> str:
-    return f"{settlement.cents(value):f}"
+    return f"{cents(value):f}"
 
 
 def all_orders_file(orders: list[dict[str, Any]], marketplace_ids: list[str], start: datetime,
@@ -286,10 +285,7 @@ def create_report(spec: CreateReportSpecification, request: Request,
     if spec.reportType != ALL_ORDERS:
         raise invalid_input(f"reportType {spec.reportType!r} is not supported by the sandbox; it makes {ALL_ORDERS} "
                             f"on request and {SETTLEMENT} by itself.")
-    unknown = [m for m in spec.marketplaceIds if m not in world.marketplaces]
-    if unknown:
-        raise invalid_input(f"marketplaceIds {unknown} are not marketplaces of this seller; "
-                            f"use {sorted(world.marketplaces)}.")
+    query.known_marketplaces(world, "marketplaceIds", spec.marketplaceIds)
     now = world.now()
     end = query.parse_time(spec.dataEndTime.isoformat(), "dataEndTime") if spec.dataEndTime else now
     start = query.parse_time(spec.dataStartTime.isoformat(), "dataStartTime") if spec.dataStartTime \
@@ -308,39 +304,7 @@ def create_report(spec: CreateReportSpecification, request: Request,
 def get_reports(request: Request, caller: Caller = Depends(operation("getReports"))) -> dict[str, Any]:
     world = world_of(request)
     catch_up(world)
-    token = request.query_params.get("nextToken")
-    if token is not None:
-        if set(request.query_params) != {"nextToken"}:
-            raise invalid_input("nextToken must be the only parameter when it is given.")
-        state = query.decode_token(token)
-    else:
-        types = query.values(request, "reportTypes")
-        if not types:
-            raise invalid_input("Either reportTypes or nextToken is required.")
-        marketplaces = query.values(request, "marketplaceIds")
-        if len(types) > 10 or len(marketplaces) > 10:
-            raise invalid_input("reportTypes and marketplaceIds take at most 10 values each.")
-        now = world.now()
-        since = query.timestamp(request, "createdSince") or now - timedelta(days=90)
-        until = query.timestamp(request, "createdUntil") or now
-        if since > until:
-            raise invalid_input("createdSince must be before createdUntil.")
-        state = {"types": types, "marketplaces": marketplaces,
-                 "statuses": query.one_of(request, "processingStatuses", STATUSES),
-                 "since": since.isoformat(), "until": until.isoformat(),
-                 "size": query.integer(request, "pageSize", 10, 1, 100), "offset": 0}
-    since, until = datetime.fromisoformat(state["since"]), datetime.fromisoformat(state["until"])
-    with world.lock:
-        matching = [r for r in world.reports.values()
-                    if r["reportType"] in state["types"] and since <= r["createdTime"] <= until
-                    and (not state["statuses"] or r["processingStatus"] in state["statuses"])
-                    and (not state["marketplaces"] or set(r["marketplaceIds"]) & set(state["marketplaces"]))]
-        matching.sort(key=lambda r: r["createdTime"], reverse=True)
-        offset, size = state["offset"], state["size"]
-        body: dict[str, Any] = {"reports": [report_view(r) for r in matching[offset:offset + size]]}
-    if offset + size < len(matching):
-        body["nextToken"] = query.encode_token({**state, "offset": offset + size})
-    return body
+    return query.created_page(request, world, "report", world.reports, report_view)
 
 
 @router.get(f"{API}/reports/{{reportId}}")
@@ -372,16 +336,11 @@ def cancel_report(reportId: str, request: Request, caller: Caller = Depends(oper
 def get_report_document(reportDocumentId: str, request: Request,
                         caller: Caller = Depends(operation("getReportDocument"))) -> dict[str, str]:
     world = world_of(request)
-    encoded = query.boolean(request, "enableContentEncodingUrlHeader")
     catch_up(world)
     document = world.report_documents.get(reportDocumentId)
     if document is None:
         raise not_found(f"Report document {reportDocumentId} does not exist.")
-    view = {"reportDocumentId": document["id"],
-            "url": documents.presign(request, document, "GET", content_encoding=encoded)}
-    if document["compression"]:
-        view["compressionAlgorithm"] = document["compression"]
-    return view
+    return documents.download_view(request, document, "reportDocumentId")
 
 
 class CloseSettlement(BaseModel):

@@ -13,7 +13,7 @@ import random
 import string
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from erpsync.sandbox.core import invalid_input, not_found, world_of
 from erpsync.sandbox.notifications import SqsSink, WebhookSink
 from erpsync.sandbox.orders import item_charges, ship_items
-from erpsync.sandbox.world import CENT, Faults, Listing, World, iso, money
+from erpsync.sandbox.world import Faults, Listing, World, cents, iso, money
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
@@ -92,10 +92,6 @@ def _digits(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(string.digits) for _ in range(n))
 
 
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def ensure_listing(world: World, sku: str, rng: random.Random, currency: str) -> Listing:
     listing = world.listings.get(sku)
     if listing is None:
@@ -103,7 +99,7 @@ def ensure_listing(world: World, sku: str, rng: random.Random, currency: str) ->
         listing = Listing(
             sku=sku, asin="B0" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(8)),
             title=f"{rng.choice(PRODUCTS)} {sku.title()}",
-            price=_cents(Decimal(rng.randint(599, 19999)) / 100), quantity=rng.randint(20, 200), currency=currency,
+            price=cents(Decimal(rng.randint(599, 19999)) / 100), quantity=rng.randint(20, 200), currency=currency,
             created=now, updated=now)
         world.listings[sku] = listing
     return listing
@@ -224,14 +220,14 @@ class OrderFactory:
         rng = self.rng
         principal = listing.price * qty
         shipping = Decimal("0") if free_shipping and level == "STANDARD" else \
-            _cents((Decimal("4.99") if index == 0 else Decimal("1.99")) + (Decimal("5") if level != "STANDARD"
+            cents((Decimal("4.99") if index == 0 else Decimal("1.99")) + (Decimal("5") if level != "STANDARD"
                                                                            else Decimal("0")))
         wrap = GIFT_WRAP_PER_UNIT * qty if gift else Decimal("0")
-        promo_item = _cents(principal * Decimal("0.10")) if promo_id else Decimal("0")
+        promo_item = cents(principal * Decimal("0.10")) if promo_id else Decimal("0")
         promo_shipping = shipping if promo_id and shipping and rng.random() < 0.5 else Decimal("0")
-        taxes = {"ITEM": _cents(principal * rate), "SHIPPING": _cents(shipping * rate),
-                 "GIFT_WRAP": _cents(wrap * rate),
-                 "DISCOUNT": -_cents((promo_item + promo_shipping) * rate)}
+        taxes = {"ITEM": cents(principal * rate), "SHIPPING": cents(shipping * rate),
+                 "GIFT_WRAP": cents(wrap * rate),
+                 "DISCOUNT": -cents((promo_item + promo_shipping) * rate)}
         breakdowns: list[dict[str, Any]] = [{"type": "ITEM", "subtotal": money(principal, currency)}]
         if shipping:
             breakdowns.append({"type": "SHIPPING", "subtotal": money(shipping, currency)})
@@ -542,7 +538,7 @@ def put_listings(body: list[ListingSeed], request: Request) -> dict[str, Any]:
         for seed in body:
             currency = world.marketplaces["ATVPDKIKX0DER"].currency
             listing = ensure_listing(world, seed.sku, rng, currency)
-            listing.price, listing.quantity = _cents(seed.price), seed.quantity
+            listing.price, listing.quantity = cents(seed.price), seed.quantity
             listing.fulfillment_channel = seed.fulfillment_channel
             listing.title = seed.title or listing.title
             listing.asin = seed.asin or listing.asin

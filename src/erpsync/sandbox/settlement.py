@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from erpsync.sandbox.world import MoneyEvent
+from erpsync.sandbox.world import MoneyEvent, cents
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
 COLUMNS: tuple[str, ...] = (
@@ -31,10 +30,6 @@ COLUMNS: tuple[str, ...] = (
 )
 PROMOTION_ID = "promotion-id"
 EXTRA_COLUMN = "transaction-id"  # what the format-change fault adds
-
-
-def cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from erpsync.sandbox.core import UTC, SandboxClock, Throttler
@@ -303,6 +303,11 @@ def iso(moment: datetime) -> str:
 
 
 CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> Decimal:
+    """``value`` rounded to the cent, halves away from zero."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def money(amount: Decimal, currency: str) -> dict[str, str]:
