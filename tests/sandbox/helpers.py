@@ -26,6 +26,13 @@ def client(sandbox: RunningSandbox) -> httpx.Client:
                         timeout=10)
 
 
+def roomy(sandbox: RunningSandbox, burst: int = 1000) -> RunningSandbox:
+    """Every bucket of ``sandbox`` holds ``burst`` tokens: for tests about behaviour, not throttling."""
+    plans = sandbox.world.throttler.plans
+    plans.update({name: (rate, burst) for name, (rate, _) in plans.items()})
+    return sandbox
+
+
 def generate(sandbox: RunningSandbox, **request: Any) -> list[str]:
     response = httpx.post(f"{sandbox.url}/_sandbox/orders", json=request, timeout=30)
     assert response.status_code == 201, response.text

@@ -52,18 +52,8 @@ def _price(message_id, sku, price):
 
 
 @pytest.fixture
-def sandbox():
-    """Buckets of 1000 tokens: these tests are about behaviour; test_feeds_throttle measures the plan."""
-    with start(seed=5) as running:
-        plans = running.world.throttler.plans
-        plans.update({name: (rate, 1000) for name, (rate, _) in plans.items()})
-        yield running
-
-
-@pytest.fixture
-def api(sandbox):
-    with client(sandbox) as http:
-        yield http
+def sandbox_options():
+    return {"seed": 5}  # roomy buckets (conftest): test_feeds_throttle measures the plan
 
 
 @pytest.fixture(scope="module")

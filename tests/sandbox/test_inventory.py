@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from erpsync.sandbox import inventory
-from erpsync.sandbox.server import start
 from erpsync.sandbox.world import Listing
-from tests.sandbox.helpers import client, sp_api_config
+from tests.sandbox.helpers import sp_api_config
 from tests.sandbox.spapi_schema import assert_valid, swagger_validator
 
 US = "ATVPDKIKX0DER"
@@ -22,24 +21,20 @@ BASE = {"granularityType": "Marketplace", "granularityId": US, "marketplaceIds":
 
 
 @pytest.fixture
-def sandbox():
-    with start(seed=4) as running:
-        plans = running.world.throttler.plans
-        plans.update({name: (rate, 1000) for name, (rate, _) in plans.items()})
-        world = running.world
-        for n in range(120):
-            world.listings[f"FBA-{n:03d}"] = Listing(
-                sku=f"FBA-{n:03d}", asin=f"B00000{n:04d}", title=f"Item {n}", price=Decimal("9.99"), quantity=n,
-                fulfillment_channel="AMAZON_NA", fnsku=f"X0000{n:05d}", created=world.now(), updated=world.now())
-        world.listings["MFN-ONLY"] = Listing(sku="MFN-ONLY", asin="B0MFN", title="Ships from seller",
-                                             price=Decimal("5"), quantity=3)
-        yield running
+def sandbox_options():
+    return {"seed": 4}
 
 
 @pytest.fixture
-def api(sandbox):
-    with client(sandbox) as http:
-        yield http
+def sandbox(sandbox):
+    world = sandbox.world
+    for n in range(120):
+        world.listings[f"FBA-{n:03d}"] = Listing(
+            sku=f"FBA-{n:03d}", asin=f"B00000{n:04d}", title=f"Item {n}", price=Decimal("9.99"), quantity=n,
+            fulfillment_channel="AMAZON_NA", fnsku=f"X0000{n:05d}", created=world.now(), updated=world.now())
+    world.listings["MFN-ONLY"] = Listing(sku="MFN-ONLY", asin="B0MFN", title="Ships from seller",
+                                         price=Decimal("5"), quantity=3)
+    return sandbox
 
 
 @pytest.fixture(scope="module")

@@ -20,22 +20,18 @@ ITEMS = "/listings/2021-08-01/items"
 
 
 @pytest.fixture
-def sandbox():
-    with start(seed=8) as running:
-        plans = running.world.throttler.plans
-        plans.update({name: (rate, 1000) for name, (rate, _) in plans.items()})
-        running.world.listings["MFN-1"] = Listing(sku="MFN-1", asin="B000MFN001", title="Desk lamp",
-                                                  price=Decimal("19.99"), quantity=8)
-        running.world.listings["FBA-1"] = Listing(sku="FBA-1", asin="B000FBA001", title="Stapler",
-                                                  price=Decimal("7.50"), quantity=40, fulfillment_channel="AMAZON_NA",
-                                                  fnsku="X000FBA001")
-        yield running
+def sandbox_options():
+    return {"seed": 8}
 
 
 @pytest.fixture
-def api(sandbox):
-    with client(sandbox) as http:
-        yield http
+def sandbox(sandbox):
+    sandbox.world.listings["MFN-1"] = Listing(sku="MFN-1", asin="B000MFN001", title="Desk lamp",
+                                              price=Decimal("19.99"), quantity=8)
+    sandbox.world.listings["FBA-1"] = Listing(sku="FBA-1", asin="B000FBA001", title="Stapler",
+                                              price=Decimal("7.50"), quantity=40, fulfillment_channel="AMAZON_NA",
+                                              fnsku="X000FBA001")
+    return sandbox
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from erpsync.sandbox.core import USAGE_PLANS
 from erpsync.sandbox.server import start
-from tests.sandbox.helpers import client, generate
+from tests.sandbox.helpers import client, generate, roomy
 from tests.sandbox.spapi_schema import assert_valid, swagger_validator
 
 EVERYTHING = "BUYER,RECIPIENT,PROCEEDS,EXPENSE,PROMOTION,CANCELLATION,FULFILLMENT,PACKAGES,TAX,PAYMENT," \
@@ -22,28 +22,15 @@ US = "ATVPDKIKX0DER"
 
 
 @pytest.fixture
-def sandbox():
-    """A sandbox whose buckets hold 1000 tokens: these tests are about behaviour, not throttling."""
-    with start(seed=11) as running:
-        plans = running.world.throttler.plans
-        plans.update({name: (rate, 1000) for name, (rate, _) in plans.items()})
-        yield running
-
-
-@pytest.fixture
-def api(sandbox):
-    with client(sandbox) as http:
-        yield http
+def sandbox_options():
+    return {"seed": 11}
 
 
 @pytest.fixture(scope="module")
 def shared():
     """One sandbox for the parametrized bad-request tests (they only read, or are refused)."""
-    with start(seed=12) as running:
-        plans = running.world.throttler.plans
-        plans.update({name: (rate, 10_000) for name, (rate, _) in plans.items()})
-        with client(running) as http:
-            yield running, http
+    with start(seed=12) as running, client(roomy(running, 10_000)) as http:
+        yield running, http
 
 
 @pytest.fixture(scope="module")

@@ -28,19 +28,9 @@ DONE_AFTER = reports.QUEUE_SECONDS + reports.PROCESSING_SECONDS + 1
 
 
 @pytest.fixture
-def sandbox():
-    """Buckets of 1000 tokens: these tests are about behaviour, not throttling. Mid-month start: the monthly
-    charges fall in the first settlement only."""
-    with start(seed=21, start=datetime(2026, 3, 10, 9, 30, tzinfo=timezone.utc)) as running:
-        plans = running.world.throttler.plans
-        plans.update({name: (rate, 1000) for name, (rate, _) in plans.items()})
-        yield running
-
-
-@pytest.fixture
-def api(sandbox):
-    with client(sandbox) as http:
-        yield http
+def sandbox_options():
+    """Mid-month start: the monthly charges fall in the first settlement only."""
+    return {"seed": 21, "start": datetime(2026, 3, 10, 9, 30, tzinfo=timezone.utc)}
 
 
 @pytest.fixture(scope="module")
