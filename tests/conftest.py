@@ -98,6 +98,18 @@ def redis_url():
         client.close()
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """The URL of an in-process moto server (SQS and the other AWS APIs, in memory) on a free loopback port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """Run in an empty directory with no config: the embedded defaults under ./.erpsync/."""

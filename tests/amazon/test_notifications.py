@@ -141,22 +141,11 @@ def test_the_sandboxes_envelopes_parse_and_its_malformed_ones_do_not(sandbox):
 # --- SQS ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_server():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def queue(moto_server):
+def queue(moto_endpoint):
     import boto3
 
-    sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="test",
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="test",
                        aws_secret_access_key="test")
     url = sqs.create_queue(QueueName=f"erpsync-{uuid.uuid4().hex[:8]}",
                            Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
@@ -164,8 +153,8 @@ def queue(moto_server):
     sqs.delete_queue(QueueUrl=url)
 
 
-def _consumer(moto_server, url) -> SqsConsumer:
-    return SqsConsumer(url, endpoint_url=moto_server, aws_access_key_id="test", aws_secret_access_key="test",
+def _consumer(moto_endpoint, url) -> SqsConsumer:
+    return SqsConsumer(url, endpoint_url=moto_endpoint, aws_access_key_id="test", aws_secret_access_key="test",
                        wait_seconds=0)
 
 
@@ -183,7 +172,7 @@ def _envelope(example, order_id: str) -> str:
     return json.dumps(body)
 
 
-def test_a_message_is_deleted_only_after_its_handler_returned(queue, moto_server, example):
+def test_a_message_is_deleted_only_after_its_handler_returned(queue, moto_endpoint, example):
     sqs, url = queue
     good, flaky = _envelope(example, "111-0000000-0000001"), _envelope(example, "111-0000000-0000002")
     garbage = '{"NotificationType": "ORDER_CHANGE"}'
@@ -197,14 +186,14 @@ def test_a_message_is_deleted_only_after_its_handler_returned(queue, moto_server
             raise RuntimeError("the job queue is down")
         handled.append(change.amazon_order_id)
 
-    assert _consumer(moto_server, url).consume(handler, max_polls=1) == 1
+    assert _consumer(moto_endpoint, url).consume(handler, max_polls=1) == 1
     assert handled == ["111-0000000-0000001"]
     assert min(in_flight) >= 1  # while the handler runs, its message is held, not deleted
     assert _counts(sqs, url) == (0, 2)  # the garbage and the failed one wait for their visibility timeout
 
     time.sleep(1.1)  # visible again
     parked = []
-    deleted = _consumer(moto_server, url).consume(
+    deleted = _consumer(moto_endpoint, url).consume(
         lambda change: handled.append(change.amazon_order_id),
         on_invalid=lambda body, error: parked.append((body, str(error))), max_polls=1)
     assert deleted == 2 and handled[-1] == "111-0000000-0000002"
@@ -212,7 +201,7 @@ def test_a_message_is_deleted_only_after_its_handler_returned(queue, moto_server
     assert _counts(sqs, url) == (0, 0)
 
 
-def test_a_failing_dead_letter_keeps_the_message(queue, moto_server):
+def test_a_failing_dead_letter_keeps_the_message(queue, moto_endpoint):
     sqs, url = queue
     sqs.send_message(QueueUrl=url, MessageBody="not json at all")
 
@@ -221,17 +210,17 @@ def test_a_failing_dead_letter_keeps_the_message(queue, moto_server):
 
     stop = threading.Event()
     stop.set()
-    assert _consumer(moto_server, url).consume(lambda change: None, stop=stop) == 0  # a set stop: no poll at all
-    assert _consumer(moto_server, url).consume(lambda change: None, on_invalid=broken_park, max_polls=1) == 0
+    assert _consumer(moto_endpoint, url).consume(lambda change: None, stop=stop) == 0  # a set stop: no poll at all
+    assert _consumer(moto_endpoint, url).consume(lambda change: None, on_invalid=broken_park, max_polls=1) == 0
     assert _counts(sqs, url) == (0, 1)
 
 
-def test_orders_from_the_sandbox_arrive_through_sqs(queue, moto_server, sandbox):
+def test_orders_from_the_sandbox_arrive_through_sqs(queue, moto_endpoint, sandbox):
     sqs, url = queue
-    sandbox.world.notification_sinks.append(SqsSink(url, endpoint_url=moto_server))
+    sandbox.world.notification_sinks.append(SqsSink(url, endpoint_url=moto_endpoint))
     ids = generate_orders(sandbox.world, GenerateOrders(count=3, status="PENDING", pending_seconds=None, seed=6))
     seen = []
-    consumer = _consumer(moto_server, url)
+    consumer = _consumer(moto_endpoint, url)
     deadline = time.monotonic() + 10
     while len(seen) < 3 and time.monotonic() < deadline:
         consumer.consume(lambda change: seen.append(change), max_polls=1)

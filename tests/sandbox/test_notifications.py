@@ -23,17 +23,6 @@ def order_change(spapi_ref):
                                  strict=True)
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def queue(moto_endpoint, request):
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1",
