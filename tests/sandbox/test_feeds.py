@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import threading
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -384,6 +385,39 @@ def test_large_processing_report_is_gzip_and_can_be_served_with_content_encoding
     served = httpx.get(decoded["url"])
     assert served.headers["content-encoding"] == "gzip"
     assert json.loads(served.content) == report  # httpx undid the encoding
+
+
+def test_a_feed_is_checked_outside_the_world_lock_and_applied_under_it(sandbox, api, monkeypatch):
+    """A 25,000-message feed takes seconds to check: other requests must not wait for that on the lock."""
+    world, lock_free_during = sandbox.world, {}
+
+    def lock_free() -> bool:  # could another thread take the world's lock now?
+        taken = []
+
+        def probe():
+            taken.append(world.lock.acquire(timeout=0.5))
+            if taken[0]:
+                world.lock.release()
+
+        other = threading.Thread(target=probe)
+        other.start()
+        other.join()
+        return taken[0]
+
+    def spy(step):
+        def run(*args, **kwargs):
+            lock_free_during[step.__name__] = lock_free()
+            return step(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(listings_feed, "check", spy(listings_feed.check))
+    monkeypatch.setattr(listings_feed, "apply", spy(listings_feed.apply))
+    _listings(world, "SKU-1")
+    feed_id = _submit(api, _feed(world.seller_id, _quantity(1, "SKU-1", 3)))
+    world.advance(DONE_AFTER)
+    assert api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()["processingStatus"] == "DONE"
+    assert lock_free_during == {"check": True, "apply": False}
+    assert world.listings["SKU-1"].quantity == 3
 
 
 def test_get_feeds_filters_and_pages(sandbox, api, models):

@@ -6,7 +6,8 @@ time, as Amazon does), applying the messages to ``world.listings`` and storing t
 result document. The ``stuck_feeds`` fault holds a feed IN_PROGRESS until it is switched off.
 
 Feed records in ``world.feeds`` are dicts: the ``Feed`` fields (times as datetimes) plus ``inputFeedDocumentId``,
-``sellerId`` and ``feedOptions``.
+``sellerId``, ``feedOptions`` and, until the feed is processed, ``checked``: the document parsed and validated by
+createFeed outside the world's lock (:func:`listings_feed.check`), so the ticker only applies it under the lock.
 """
 
 from __future__ import annotations
@@ -69,12 +70,10 @@ def _finish(world: World, feed: dict[str, Any], end: datetime) -> None:
     if feed["feedType"] in REMOVED_FEED_TYPES:
         feed["processingStatus"] = "FATAL"
         return
-    source = world.feed_documents[feed["inputFeedDocumentId"]]
     marketplace = world.marketplaces.get(feed["marketplaceIds"][0])
-    outcome = listings_feed.process(
-        documents.content_of(source) or b"", feed_id=feed["feedId"], seller_id=feed["sellerId"],
-        listings=world.listings, marketplace_ids=feed["marketplaceIds"],
-        currency=marketplace.currency if marketplace else "USD", now=end)
+    outcome = listings_feed.apply(
+        feed.pop("checked"), feed_id=feed["feedId"], seller_id=feed["sellerId"], listings=world.listings,
+        marketplace_ids=feed["marketplaceIds"], currency=marketplace.currency if marketplace else "USD", now=end)
     result = documents.create(world, "feed", REPORT_CONTENT_TYPE, json.dumps(outcome.report).encode("utf-8"))
     feed["resultFeedDocumentId"] = result["id"]
     feed["processingStatus"] = outcome.status
@@ -151,13 +150,17 @@ def create_feed(spec: CreateFeedSpecification, request: Request,
             raise invalid_input(f"Feed document {spec.inputFeedDocumentId} is already the input of feed "
                                 f"{document['feedId']}; create a new document for a new feed.")
         feed_id = world.next_id(11)
-        document["feedId"] = feed_id
+        document["feedId"] = feed_id  # no more uploads to it
+        created, content = world.now(), documents.content_of(document)
+    # the slow part of processing (parsing, schema checks) runs here, outside the lock; the ticker applies it
+    checked = None if spec.feedType in REMOVED_FEED_TYPES else listings_feed.check(content, seller_id=caller.seller_id)
+    with world.lock:
         world.feeds[feed_id] = {
             "feedId": feed_id, "feedType": spec.feedType, "marketplaceIds": spec.marketplaceIds,
-            "createdTime": world.now(), "processingStatus": "IN_QUEUE", "processingStartTime": None,
+            "createdTime": created, "processingStatus": "IN_QUEUE", "processingStartTime": None,
             "processingEndTime": None, "resultFeedDocumentId": None,
             "inputFeedDocumentId": spec.inputFeedDocumentId, "sellerId": caller.seller_id,
-            "feedOptions": spec.feedOptions or {},
+            "feedOptions": spec.feedOptions or {}, "checked": checked,
         }
     _ensure_ticker(world)
     return {"feedId": feed_id}
@@ -189,5 +192,6 @@ def cancel_feed(feedId: str, request: Request, caller: Caller = Depends(operatio
         if feed["processingStatus"] != "IN_QUEUE":
             raise invalid_input(f"Feed {feedId} is {feed['processingStatus']}; only feeds IN_QUEUE can be cancelled.")
         feed["processingStatus"] = "CANCELLED"
+        feed.pop("checked")
     return Response(status_code=200)
 

@@ -1,10 +1,12 @@
 """JSON_LISTINGS_FEED processing: validate the document and each message, apply them, write the processing report.
 
-Pure: a document (bytes) and the seller's listings in; the listings changed in place and a processing report in
-the official format (``listings-feed-processing-report-schema-v2.json``) out. The feed is checked against
-``listings-feed-schema-v2.json`` and every message against ``listings-feed-message-schema-v2.json``, read at
-runtime from Amazon's models folder (``$ERPSYNC_SPAPI_REFERENCE``, default ``../shared/reference/spapi`` next to
-the repository); without that folder the built-in structural checks of :func:`structural_problems` apply.
+Pure, in two steps: :func:`check` parses and validates a document (bytes) without reading any listings, so the
+sandbox runs it outside the world's lock; :func:`apply` applies the valid messages to the seller's listings (in
+place) and returns the processing report in the official format (``listings-feed-processing-report-schema-v2.json``);
+:func:`process` does both. The feed is checked against ``listings-feed-schema-v2.json`` and every message against
+``listings-feed-message-schema-v2.json``, read at runtime from Amazon's models folder (``$ERPSYNC_SPAPI_REFERENCE``,
+default ``../shared/reference/spapi`` next to the repository); without that folder the built-in structural checks of
+:func:`structural_problems` apply.
 
 A document that is not JSON, or whose envelope (header, messages array) is wrong, makes the feed FATAL: nothing
 is applied and the report has one issue without a ``messageId``. Otherwise each message is accepted (applied in
@@ -201,32 +203,32 @@ def _fatal(header: dict[str, Any], message: str, code: str) -> FeedOutcome:
     return FeedOutcome("FATAL", {"header": header, "issues": issues, "summary": summary})
 
 
-def process(document: bytes, *, feed_id: str, seller_id: str, listings: dict[str, Listing],
-            marketplace_ids: list[str], currency: str, now: datetime,
-            feed_schemas: Schemas | None = None) -> FeedOutcome:
-    """Process one JSON_LISTINGS_FEED document against ``listings`` (changed in place for accepted messages)."""
+@dataclass(frozen=True)
+class CheckedFeed:
+    """A feed document after every check that needs no listings (:func:`check`): either why the whole feed is
+    FATAL, or each message with its messageId, SKU and the issues found so far (schema violations)."""
+
+    fatal: tuple[str, str] | None  # (message, issue code)
+    report_request: dict[str, Any] | None  # header.report
+    messages: tuple[tuple[Any, int | None, str | None, list[dict[str, Any]]], ...]
+
+
+def check(document: bytes, *, seller_id: str, feed_schemas: Schemas | None = None) -> CheckedFeed:
+    """Parse and validate a JSON_LISTINGS_FEED document (the slow part of processing; reads no listings)."""
     validators = feed_schemas or schemas()
-    header: dict[str, Any] = {"sellerId": seller_id, "version": "2.0", "feedId": feed_id}
     try:
         feed = json.loads(document.decode("utf-8-sig"), parse_float=Decimal)
     except (UnicodeDecodeError, ValueError) as exc:
-        return _fatal(header, f"The feed document is not valid UTF-8 JSON ({exc}); send a JSON_LISTINGS_FEED "
-                              "document as described by listings-feed-schema-v2.json.", NOT_JSON)
+        return CheckedFeed((f"The feed document is not valid UTF-8 JSON ({exc}); send a JSON_LISTINGS_FEED "
+                            "document as described by listings-feed-schema-v2.json.", NOT_JSON), None, ())
     problems, in_messages = _feed_problems(feed, validators.feed)
     if problems:
-        return _fatal(header, "The feed does not match listings-feed-schema-v2.json: " + "; ".join(problems[:10]),
-                      BAD_FEED)
+        return CheckedFeed(("The feed does not match listings-feed-schema-v2.json: " + "; ".join(problems[:10]),
+                            BAD_FEED), None, ())
     if feed["header"]["sellerId"] != seller_id:
-        return _fatal(header, f"header.sellerId {feed['header']['sellerId']!r} is not the selling partner that "
-                              f"submitted the feed ({seller_id!r}).", BAD_FEED)
-    report_request = feed["header"].get("report")
-    if report_request:
-        header["report"] = copy.deepcopy(report_request)
-
-    issues: list[dict[str, Any]] = []
-    accepted = invalid = 0
-    seen: set[int] = set()
-    touched: dict[str, None] = {}
+        return CheckedFeed((f"header.sellerId {feed['header']['sellerId']!r} is not the selling partner that "
+                            f"submitted the feed ({seller_id!r}).", BAD_FEED), None, ())
+    messages = []
     for index, message in enumerate(feed["messages"]):
         message_id = message.get("messageId") if isinstance(message, dict) else None
         message_id = message_id if isinstance(message_id, int) and not isinstance(message_id, bool) \
@@ -236,6 +238,25 @@ def process(document: bytes, *, feed_id: str, seller_id: str, listings: dict[str
                         message_id=message_id, sku=sku)
                  for problem in dict.fromkeys(_message_problems(message, validators.message)
                                               + in_messages.get(index, []))]
+        messages.append((message, message_id, sku, found))
+    return CheckedFeed(None, feed["header"].get("report"), tuple(messages))
+
+
+def apply(checked: CheckedFeed, *, feed_id: str, seller_id: str, listings: dict[str, Listing],
+          marketplace_ids: list[str], currency: str, now: datetime) -> FeedOutcome:
+    """Apply a checked feed's valid messages to ``listings`` (changed in place), in order; the processing report."""
+    header: dict[str, Any] = {"sellerId": seller_id, "version": "2.0", "feedId": feed_id}
+    if checked.fatal is not None:
+        return _fatal(header, *checked.fatal)
+    report_request = checked.report_request
+    if report_request:
+        header["report"] = copy.deepcopy(report_request)
+
+    issues: list[dict[str, Any]] = []
+    accepted = invalid = 0
+    seen: set[int] = set()
+    touched: dict[str, None] = {}
+    for message, message_id, sku, found in checked.messages:
         if not found and message_id in seen:
             found = [_issue(f"messageId {message_id} is used by an earlier message of this feed; message ids must "
                             "be unique within a feed.", DUPLICATE_MESSAGE, message_id=message_id, sku=sku)]
@@ -268,6 +289,14 @@ def process(document: bytes, *, feed_id: str, seller_id: str, listings: dict[str
                                   "warnings": sum(i["severity"] == "WARNING" for i in item_issues)}
         report["items"] = items
     return FeedOutcome("DONE", report)
+
+
+def process(document: bytes, *, feed_id: str, seller_id: str, listings: dict[str, Listing],
+            marketplace_ids: list[str], currency: str, now: datetime,
+            feed_schemas: Schemas | None = None) -> FeedOutcome:
+    """:func:`check` then :func:`apply`: one JSON_LISTINGS_FEED document processed against ``listings``."""
+    return apply(check(document, seller_id=seller_id, feed_schemas=feed_schemas), feed_id=feed_id,
+                 seller_id=seller_id, listings=listings, marketplace_ids=marketplace_ids, currency=currency, now=now)
 
 
 def _apply(message: dict[str, Any], listings: dict[str, Listing], marketplace_ids: list[str], currency: str,
