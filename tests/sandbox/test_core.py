@@ -161,13 +161,18 @@ def test_a_body_that_is_not_json_is_checked_like_any_bad_request(sandbox):
     assert httpx.post(url, json={"a": 1}, headers=token).json() == {"a": 1}
 
 
-def test_grantless_token_only_for_grantless_operations(sandbox):
+def test_grantless_operations_take_only_grantless_tokens_of_their_scope(sandbox):
     token = _token(sandbox.url, grant_type="client_credentials", refresh_token="",
                    scope="sellingpartnerapi::notifications")
     headers = {"x-amz-access-token": token}
     assert httpx.get(f"{sandbox.url}/_test/op/x", headers=headers).status_code == 403
     response = httpx.get(f"{sandbox.url}/_test/grantless", headers=headers)
     assert response.status_code == 200 and response.json() == {"client": DEFAULT_CLIENT_ID}
+    seller = httpx.get(f"{sandbox.url}/_test/grantless", headers={"x-amz-access-token": _token(sandbox.url)})
+    assert seller.status_code == 403 and "client_credentials" in seller.json()["errors"][0]["details"]
+    migration = _token(sandbox.url, grant_type="client_credentials", refresh_token="",
+                       scope="sellingpartnerapi::migration")
+    assert httpx.get(f"{sandbox.url}/_test/grantless", headers={"x-amz-access-token": migration}).status_code == 403
 
 
 def test_throttled_call_gets_429_quota_exceeded_without_rate_header(sandbox):

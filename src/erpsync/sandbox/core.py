@@ -88,6 +88,7 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
 }
 
 UNAUTHORIZED = ("Unauthorized", "Access to requested resource is denied.")
+GRANTLESS_SCOPE = "sellingpartnerapi::notifications"  # the grantless operations the sandbox serves are Notifications
 QUOTA_EXCEEDED = ("QuotaExceeded", "You exceeded your quota for the requested resource.")
 
 
@@ -224,8 +225,8 @@ def world_of(request: Request) -> World:
 def operation(name: str, *, grantless: bool = False) -> Callable[..., Any]:
     """FastAPI dependency for SP-API operation ``name`` (a key of the world's usage plans).
 
-    ``grantless=True`` also accepts client_credentials tokens (some Notifications operations).
-    Returns the :class:`Caller`.
+    ``grantless=True``: the operation takes only an application's token (client_credentials grant, scope
+    :data:`GRANTLESS_SCOPE`); otherwise only a seller's (refresh_token grant). Returns the :class:`Caller`.
     """
 
     async def dependency(request: Request) -> Caller:
@@ -234,8 +235,13 @@ def operation(name: str, *, grantless: bool = False) -> Callable[..., Any]:
             raise RuntimeError(f"operation {name!r} has no usage plan")
         request.scope.setdefault("state", {})["spapi_operation"] = name
         token = world.access_token(request.headers.get("x-amz-access-token", ""))
-        if token is None or (token.seller_id is None and not grantless):
+        if token is None:
             raise AmazonError(403, *UNAUTHORIZED)
+        if token.scope != (GRANTLESS_SCOPE if grantless else None):
+            raise AmazonError(403, *UNAUTHORIZED, details=(
+                f"{name} is grantless: call it with an access token of the client_credentials grant, scope "
+                f"{GRANTLESS_SCOPE}." if grantless else
+                f"{name} acts for a seller: call it with an access token of the refresh_token grant."))
         faults = world.faults
         if faults.applies_to(name):
             if faults.latency_seconds > 0:
