@@ -20,9 +20,19 @@ def access_token(url: str, refresh_token: str = DEFAULT_REFRESH_TOKEN) -> str:
     return response.json()["access_token"]
 
 
-def client(sandbox: RunningSandbox) -> httpx.Client:
-    """An httpx client on the sandbox carrying a fresh access token (close it, or use it in ``with``)."""
-    return httpx.Client(base_url=sandbox.url, headers={"x-amz-access-token": access_token(sandbox.url)},
+def grantless_token(url: str, scope: str = "sellingpartnerapi::notifications") -> str:
+    """An application's access token (client_credentials grant) for grantless operations."""
+    response = httpx.post(f"{url}/auth/o2/token", data={
+        "grant_type": "client_credentials", "scope": scope, "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET})
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def client(sandbox: RunningSandbox, token: str | None = None) -> httpx.Client:
+    """An httpx client on the sandbox carrying ``token`` (default: a fresh seller's access token); close it, or use
+    it in ``with``."""
+    return httpx.Client(base_url=sandbox.url, headers={"x-amz-access-token": token or access_token(sandbox.url)},
                         timeout=10)
 
 

@@ -43,7 +43,8 @@ def serve(
                                                "rates × X, token and URL lifetimes ÷ X."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the generators (default: config sandbox.seed)."),
     sqs_queue_url: Optional[str] = typer.Option(None, "--sqs-queue-url", help="Publish ORDER_CHANGE to this queue."),
-    sqs_endpoint: Optional[str] = typer.Option(None, "--sqs-endpoint", help="SQS endpoint (e.g. a moto server)."),
+    sqs_endpoint: Optional[str] = typer.Option(None, "--sqs-endpoint", help="SQS endpoint (e.g. a moto server) of "
+                                               "--sqs-queue-url and of the queues named by createDestination."),
     webhook: Optional[str] = typer.Option(None, "--webhook", help="POST ORDER_CHANGE envelopes to this URL."),
     webhook_header: list[str] = typer.Option([], "--webhook-header", help="NAME:VALUE sent with each webhook "
                                              "POST (repeatable)."),
@@ -64,7 +65,8 @@ def serve(
             raise typer.Exit(2)
         headers[name.strip()] = value.strip()
     running = start(host or defaults.host, defaults.port if port is None else port,
-                    time_scale=time_scale or defaults.time_scale, seed=defaults.seed if seed is None else seed)
+                    time_scale=time_scale or defaults.time_scale, seed=defaults.seed if seed is None else seed,
+                    sqs_endpoint_url=sqs_endpoint)
     if sqs_queue_url:
         running.world.notification_sinks.append(SqsSink(sqs_queue_url, sqs_endpoint))
     if webhook:

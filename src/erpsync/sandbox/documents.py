@@ -41,7 +41,7 @@ def _registry(world: World, kind: str) -> dict[str, dict[str, Any]] | None:
 def create(world: World, kind: Kind, content_type: str, content: bytes | None = None) -> dict[str, Any]:
     """A new document (``content`` None: waiting for its upload). Large content is stored gzip-compressed."""
     with world.lock:
-        serial = uuid.UUID(int=world.rng.getrandbits(128), version=4)
+        serial = world.next_uuid()
         prefix = "amzn1.tortuga.4.na" if kind == "feed" else "amzn1.spdoc.1.4.na"
         document: dict[str, Any] = {
             "id": f"{prefix}.{serial}.T{world.next_id(12)}", "kind": kind, "contentType": content_type,

@@ -2,8 +2,10 @@
 
 ``world.set_status`` (and ``add_order``) queue an :class:`~erpsync.sandbox.world.OrderChangeEvent`; the server's
 ticker calls :func:`deliver` which turns each event into the official envelope (``OrderChangeNotification.json``)
-with a unique ``NotificationId`` and hands it to every sink in ``world.notification_sinks``. The fault switches
-in ``world.faults`` drop, duplicate, reorder or corrupt deliveries. A failed send is recorded in
+with a unique ``NotificationId`` and hands it to every sink in ``world.notification_sinks`` (set up by the control
+API or the CLI), and to the destination of every :class:`Subscription` the event passes (made through the
+Notifications API, ``notifications_api.py``), with that subscription's id in the envelope. The fault switches in
+``world.faults`` drop, duplicate, reorder or corrupt deliveries. A failed send is recorded in
 ``world.delivery_failures`` (the envelope stays in ``world.published``); it is not retried.
 """
 
@@ -74,7 +76,47 @@ class WebhookSink:
         response.raise_for_status()
 
 
-def envelope(world: World, event: OrderChangeEvent) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Destination:
+    """An SQS queue registered by createDestination (``client_id``: the application that owns it)."""
+
+    id: str
+    name: str
+    arn: str
+    client_id: str
+    sink: SqsSink
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A createSubscription of ``seller_id`` (through application ``client_id``) to ``notification_type``.
+
+    ``processing_directive`` is kept as sent; its eventFilter's ``marketplaceIds`` / ``orderChangeTypes`` (empty:
+    all) decide which changes reach the destination.
+    """
+
+    id: str
+    notification_type: str
+    payload_version: str
+    destination_id: str
+    client_id: str
+    seller_id: str | None
+    processing_directive: dict[str, Any] | None
+    marketplace_ids: frozenset[str] = frozenset()
+    change_types: frozenset[str] = frozenset()
+
+    def wants(self, event: OrderChangeEvent) -> bool:
+        return (self.notification_type == "ORDER_CHANGE"
+                and (not self.marketplace_ids or event.order["salesChannel"]["marketplaceId"] in self.marketplace_ids)
+                and (not self.change_types or change_type(event) in self.change_types))
+
+
+def change_type(event: OrderChangeEvent) -> str:
+    """The envelope's ``OrderChangeType``."""
+    return "BuyerRequestedChange" if event.reason == "Buyer Requested Cancel" else "OrderStatusChange"
+
+
+def envelope(world: World, event: OrderChangeEvent, subscription_id: str = SUBSCRIPTION_ID) -> dict[str, Any]:
     """The official ORDER_CHANGE envelope for one change (no PII, no prices)."""
     order = event.order
     fulfillment = order["fulfillment"]
@@ -120,14 +162,13 @@ def envelope(world: World, event: OrderChangeEvent) -> dict[str, Any]:
             "NotificationLevel": "OrderLevel",
             "SellerId": world.seller_id,
             "AmazonOrderId": order["orderId"],
-            "OrderChangeType": "BuyerRequestedChange" if event.reason == "Buyer Requested Cancel"
-            else "OrderStatusChange",
+            "OrderChangeType": change_type(event),
             "OrderChangeTrigger": {"TimeOfOrderChange": iso(event.at), "ChangeReason": event.reason},
             "Summary": summary,
         }},
         "NotificationMetadata": {
             "ApplicationId": APPLICATION_ID,
-            "SubscriptionId": SUBSCRIPTION_ID,
+            "SubscriptionId": subscription_id,
             "PublishTime": iso(world.now()),
             "NotificationId": str(uuid.uuid4()),
         },
@@ -144,14 +185,28 @@ def _malformed(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def deliver(world: World) -> int:
-    """Publish the queued order changes to every sink, applying the notification faults. Returns bodies sent."""
+    """Publish the queued order changes to every sink and subscription, applying the notification faults.
+    Returns the bodies sent."""
     events = world.take_outbox()
     if not events:
         return 0
+    sent = _send(world, list(world.notification_sinks), _bodies(world, events, SUBSCRIPTION_ID))
+    with world.lock:
+        subscribed = [(subscription, world.destinations[subscription.destination_id].sink)
+                      for subscription in world.subscriptions.values()]
+    for subscription, sink in subscribed:
+        wanted = [event for event in events if subscription.wants(event)]
+        if wanted:
+            sent += _send(world, [sink], _bodies(world, wanted, subscription.id))
+    return sent
+
+
+def _bodies(world: World, events: list[OrderChangeEvent], subscription_id: str) -> list[str]:
+    """The envelopes of ``events`` as sent: each recorded in ``world.published``, then the faults applied."""
     faults = world.faults
     bodies: list[str] = []
     for event in events:
-        body = envelope(world, event)
+        body = envelope(world, event, subscription_id)
         world.published.append(body)
         if faults.drop_notifications and world.chance(faults.drop_notifications):
             continue
@@ -163,8 +218,12 @@ def deliver(world: World) -> int:
             bodies.append(text)
     if faults.out_of_order_notifications:
         bodies.reverse()
+    return bodies
+
+
+def _send(world: World, sinks: list[Sink], bodies: list[str]) -> int:
     sent = 0
-    for sink in list(world.notification_sinks):
+    for sink in sinks:
         for text in bodies:
             try:
                 sink.send(text)

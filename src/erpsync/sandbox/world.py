@@ -11,6 +11,7 @@ import copy
 import random
 import secrets
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -178,6 +179,10 @@ class World:
     report_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Notifications: sinks are notifications.Sink objects; outbox holds changes not yet published
     notification_sinks: list[Any] = field(default_factory=list)
+    # Notifications API (notifications_api.py): id -> notifications.Destination / notifications.Subscription
+    destinations: dict[str, Any] = field(default_factory=dict)
+    subscriptions: dict[str, Any] = field(default_factory=dict)
+    sqs_endpoint_url: str | None = None  # where SQS destinations are reached (e.g. a moto server); None: AWS
     outbox: list[OrderChangeEvent] = field(default_factory=list)
     published: list[dict[str, Any]] = field(default_factory=list)  # every envelope built (before faults)
     delivery_failures: list[tuple[str, str, str]] = field(default_factory=list)  # (sink, error class, message)
@@ -219,6 +224,11 @@ class World:
         with self.lock:
             self._sequence += 1
             return str(10 ** (digits - 1) + self._sequence * 7919 + self.rng.randrange(7919))
+
+    def next_uuid(self) -> str:
+        """A fresh UUID (document, destination and subscription ids), reproducible from the seed."""
+        with self.lock:
+            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     # --- LWA ------------------------------------------------------------------------------------------------
     def issue_access_token(self, client_id: str, seller_id: str | None, scope: str | None) -> AccessToken:
