@@ -11,7 +11,7 @@ import pytest
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
-from erpsync.sandbox.core import Caller, invalid_input, operation
+from erpsync.sandbox.core import Caller, operation
 
 
 @cache
@@ -65,10 +65,9 @@ def money_leaves_fixture():
 TIME_SCALE = 60.0
 
 
-def _test_routes(app, spapi_ref):
-    """Routes the sandbox does not serve, added for the connector's tests: a header echo, an LWA that is down,
-    and the two Notifications API calls (checked against Amazon's model, behind the sandbox's auth and plans)."""
-    state = app.state.test_state = {"lwa_down_hits": 0, "destinations": [], "subscriptions": []}
+def _test_routes(app):
+    """Routes the sandbox does not serve, added for the connector's tests: a header echo and an LWA that is down."""
+    state = app.state.test_state = {"lwa_down_hits": 0}
 
     @app.get("/_test/echo")
     def echo(request: Request, caller: Caller = Depends(operation("getListingsItem"))):
@@ -79,49 +78,16 @@ def _test_routes(app, spapi_ref):
         state["lwa_down_hits"] += 1
         return JSONResponse({"error": "server_error", "error_description": "try later"}, status_code=503)
 
-    from tests.sandbox.spapi_schema import errors_of, swagger_validator
-
-    model = spapi_ref / "models" / "notifications.json"
-
-    @app.post("/notifications/v1/destinations")
-    async def create_destination(request: Request,
-                                 caller: Caller = Depends(operation("createDestination", grantless=True))):
-        body = await request.json()
-        if caller.seller_id is not None or caller.scope != "sellingpartnerapi::notifications":
-            raise invalid_input("createDestination is grantless: use a sellingpartnerapi::notifications token")
-        problems = errors_of(swagger_validator(model, "CreateDestinationRequest"), body)
-        if problems:
-            raise invalid_input("; ".join(problems))
-        state["destinations"].append(body)
-        return {"payload": {"destinationId": f"dest-{len(state['destinations'])}", "name": body["name"],
-                            "resource": body["resourceSpecification"]}}
-
-    @app.post("/notifications/v1/subscriptions/{notificationType}")
-    async def create_subscription(notificationType: str, request: Request,
-                                  caller: Caller = Depends(operation("createSubscription"))):
-        body = await request.json()
-        # EventFilter is an allOf of small filters: validate without the strict extra-property check, then
-        # check its keys by hand so a misspelling still fails
-        problems = errors_of(swagger_validator(model, "CreateSubscriptionRequest", strict=False), body)
-        event_filter = (body.get("processingDirective") or {}).get("eventFilter") or {}
-        problems += [f"eventFilter: unknown key {key}" for key in event_filter
-                     if key not in {"eventFilterType", "marketplaceIds", "orderChangeTypes", "aggregationSettings"}]
-        if problems:
-            raise invalid_input("; ".join(problems))
-        state["subscriptions"].append((notificationType, caller.seller_id, body))
-        return {"payload": {"subscriptionId": f"sub-{len(state['subscriptions'])}", "payloadVersion": "1.0",
-                            "destinationId": body["destinationId"]}}
-
 
 @pytest.fixture
-def sandbox(spapi_ref):
+def sandbox():
     from erpsync.sandbox.app import create_app
     from erpsync.sandbox.server import start
     from erpsync.sandbox.world import World
 
     world = World.create(time_scale=TIME_SCALE, seed=11)
     app = create_app(world)
-    _test_routes(app, spapi_ref)
+    _test_routes(app)
     with start(app=app) as running:
         running.test_state = app.state.test_state
         yield running

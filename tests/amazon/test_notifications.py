@@ -227,3 +227,23 @@ def test_orders_from_the_sandbox_arrive_through_sqs(queue, moto_endpoint, sandbo
     assert {change.amazon_order_id for change in seen} == set(ids)
     assert {change.order_status for change in seen} == {model.OrderStatus.PENDING}
     assert len({change.notification_id for change in seen}) == 3
+
+
+def test_the_connectors_subscription_brings_order_changes_through_sqs(queue, moto_endpoint, sandbox, client):
+    """createDestination (grantless) + createSubscription against the sandbox's Notifications API; an order placed
+    afterwards arrives in the subscribed queue and the consumer reads it."""
+    sqs, url = queue
+    sandbox.world.sqs_endpoint_url = moto_endpoint  # where the sandbox finds the queues its destinations name
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    destination = client.notifications.create_destination("erpsync-orders", arn)
+    subscription = client.notifications.create_subscription(destination)
+    order_id = generate_orders(sandbox.world, GenerateOrders(count=1, status="PENDING", pending_seconds=None,
+                                                             seed=7))[0]
+    seen = []
+    consumer = _consumer(moto_endpoint, url)
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        consumer.consume(seen.append, max_polls=1)
+    assert [(change.amazon_order_id, change.order_status, change.subscription_id) for change in seen] == [
+        (order_id, model.OrderStatus.PENDING, subscription)]
+    assert sandbox.world.delivery_failures == [] and _counts(sqs, url) == (0, 0)

@@ -248,14 +248,18 @@ def test_destination_is_grantless_and_subscription_is_filtered(client, sandbox):
     destination = client.notifications.create_destination(
         "erpsync-orders", "arn:aws:sqs:us-east-1:123456789012:erpsync-orders")
     subscription = client.notifications.create_subscription(destination)
-    assert (destination, subscription) == ("dest-1", "sub-1")
-    state = sandbox.test_state
-    assert state["destinations"][0]["resourceSpecification"]["sqs"]["arn"].endswith(":erpsync-orders")
-    kind, seller, body = state["subscriptions"][0]
-    assert (kind, seller) == ("ORDER_CHANGE", "A1SANDBOXSELLER")
-    assert body["processingDirective"]["eventFilter"] == {
+    world = sandbox.world
+    assert world.destinations[destination].arn.endswith(":erpsync-orders")
+    assert world.destinations[destination].client_id == client.lwa.client_id
+    record = world.subscriptions[subscription]
+    assert (record.notification_type, record.seller_id, record.destination_id) == (
+        "ORDER_CHANGE", "A1SANDBOXSELLER", destination)
+    assert record.processing_directive["eventFilter"] == {
         "eventFilterType": "ORDER_CHANGE", "orderChangeTypes": ["OrderStatusChange", "BuyerRequestedChange"],
         "marketplaceIds": ["ATVPDKIKX0DER"]}
+    with pytest.raises(AmazonRejected) as again:  # one subscription per notification type
+        client.notifications.create_subscription(destination)
+    assert again.value.status == 409
     with pytest.raises(ValueError, match="is not an SQS ARN"):
         client.notifications.create_destination("x", "https://sqs.us-east-1.amazonaws.com/1/q")
 
