@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from erpsync.sandbox import settlement
-from erpsync.sandbox.world import MoneyEvent
+from erpsync.sandbox.orders import item_charges
+from erpsync.sandbox.scenario import GenerateOrders, generate_orders
+from erpsync.sandbox.world import MoneyEvent, World
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 END = START + timedelta(days=14)
@@ -146,3 +150,23 @@ def test_text_fields_cannot_break_the_tab_separated_layout():
     rows = _parse(settlement.render(_settlement([event])))
     assert rows[1]["sku"] == "BAD SKU X" and len(rows) == 1 + 1 + len(settlement.period_events(_charges(), END,
                                                                                                "USD", US))
+
+
+def test_the_documented_settlement_triples_are_exactly_those_the_sandbox_books():
+    """docs/sandbox.md §7 is what the settlement-to-GL mapping is written from: it must list every triple."""
+    world = World.create(seed=9)
+    booked = set(settlement.PERIOD_KINDS)
+    for marketplace, count in ((US, 200), ("A1PA6795UKMFR9", 20)):
+        generate_orders(world, GenerateOrders(count=count, status="UNSHIPPED", marketplace_id=marketplace, seed=9,
+                                              afn_share=0.4, prime_share=0.3, promotion_share=0.5, gift_share=0.4))
+    for order in world.orders.values():
+        for item in order["orderItems"]:
+            for refund in (False, True):
+                booked |= {(e.transaction_type, e.amount_type, e.amount_description)
+                           for e in item_charges(world, order, item, refund=refund)}
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## 7. Settlement amounts"):]
+    documented = set(re.findall(r"^\| (Order|Refund|ServiceFee|other-transaction) \| ([^|]+?) \| ([^|]+?) \|",
+                                section, flags=re.MULTILINE))
+    assert documented == booked, (f"booked, not documented: {sorted(booked - documented)}; "
+                                  f"documented, never booked: {sorted(documented - booked)}")
