@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 import types
 import uuid
 from typing import Any
@@ -47,6 +49,21 @@ def generate(sandbox: RunningSandbox, **request: Any) -> list[str]:
     response = httpx.post(f"{sandbox.url}/_sandbox/orders", json=request, timeout=30)
     assert response.status_code == 201, response.text
     return response.json()["orderIds"]
+
+
+def drain(sqs: Any, url: str, expected: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The JSON bodies of an SQS queue's messages (deleted as they are read), once ``expected`` have arrived and a
+    further receive finds no more."""
+    bodies, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if len(bodies) >= expected and not messages:
+            return bodies
+        time.sleep(0.05)
+    raise AssertionError(f"{len(bodies)} of {expected} messages arrived in {timeout} s: {bodies}")
 
 
 def sp_api_config(sandbox: RunningSandbox, marketplace_id: str = "ATVPDKIKX0DER") -> dict[str, Any]:

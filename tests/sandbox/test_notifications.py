@@ -7,29 +7,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import httpx
 import pytest
 
 from erpsync.sandbox.notifications import SqsSink, WebhookSink
 from erpsync.sandbox.server import start
-from tests.sandbox.helpers import client, generate
-from tests.sandbox.spapi_schema import errors_of, json_schema_validator
-
-
-@pytest.fixture(scope="module")
-def order_change(spapi_ref):
-    return json_schema_validator(spapi_ref / "schemas" / "notifications" / "OrderChangeNotification.json",
-                                 strict=True)
-
-
-@pytest.fixture
-def queue(moto_endpoint, request):
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test")
-    url = sqs.create_queue(QueueName=f"order-change-{request.node.name[:40].replace('[', '-').strip(']')}")["QueueUrl"]
-    yield sqs, url
-    sqs.delete_queue(QueueUrl=url)
+from tests.sandbox.helpers import client, drain, generate
+from tests.sandbox.spapi_schema import errors_of
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -52,18 +36,6 @@ def webhook():
     yield server
     server.shutdown()
     server.server_close()
-
-
-def _drain(sqs, url, expected, timeout=10.0):
-    bodies, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline and len(bodies) < expected:
-        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        for message in answer.get("Messages", []):
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        if len(bodies) < expected:
-            time.sleep(0.05)
-    return bodies
 
 
 def _wait(predicate, timeout=10.0):
@@ -90,7 +62,7 @@ def test_order_changes_reach_sqs_as_valid_unique_envelopes(queue, moto_endpoint,
                     "packageReferenceId": "1", "carrierCode": "USPS", "trackingNumber": "9400100000000000000000",
                     "shipDate": "2026-01-01T00:00:00Z", "orderItems": lines}})
             assert shipped.status_code == 204
-        bodies = _drain(sqs, url, 3)
+        bodies = drain(sqs, url, 3)
     assert [b["Payload"]["OrderChangeNotification"]["Summary"]["OrderStatus"] for b in bodies] == [
         "Pending", "Unshipped", "Shipped"]
     for body in bodies:

@@ -3,16 +3,12 @@ and ORDER_CHANGE delivered through a subscription to a real SQS queue (moto serv
 
 from __future__ import annotations
 
-import json
-import time
-
-import boto3
 import httpx
 import pytest
 
 from erpsync.sandbox.server import start
-from tests.sandbox.helpers import client, generate, grantless_token, roomy
-from tests.sandbox.spapi_schema import assert_valid, errors_of, json_schema_validator, swagger_validator
+from tests.sandbox.helpers import client, drain, generate, grantless_token, roomy
+from tests.sandbox.spapi_schema import assert_valid, errors_of, swagger_validator
 
 US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
 API = "/notifications/v1"
@@ -132,21 +128,8 @@ def test_subscriptions_take_the_sellers_token_and_an_existing_destination(sandbo
 # --- delivery through a subscription -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def order_change(spapi_ref):
-    return json_schema_validator(spapi_ref / "schemas" / "notifications" / "OrderChangeNotification.json",
-                                 strict=True)
-
-
-@pytest.fixture
-def queue(moto_endpoint, request):
-    """A fresh moto SQS queue: (boto3 client, queue URL, queue ARN)."""
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test")
-    url = sqs.create_queue(QueueName=f"subscribed-{request.node.name[5:45]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    yield sqs, url, arn
-    sqs.delete_queue(QueueUrl=url)
+def _arn(sqs, url) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
 def _subscribe(sandbox, arn: str, event_filter: dict) -> str:
@@ -161,28 +144,13 @@ def _subscribe(sandbox, arn: str, event_filter: dict) -> str:
         return created.json()["payload"]["subscriptionId"]
 
 
-def _receive(sqs, url, expected: int, timeout: float = 10.0) -> list[dict]:
-    """Every message of the queue once ``expected`` have arrived (and a last receive finds no more)."""
-    bodies, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        messages = answer.get("Messages", [])
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        if len(bodies) >= expected and not messages:
-            return bodies
-        time.sleep(0.05)
-    raise AssertionError(f"{len(bodies)} of {expected} notifications arrived")
-
-
 def test_order_changes_reach_the_subscribed_queue_in_its_marketplaces_only(queue, moto_endpoint, order_change):
-    sqs, url, arn = queue
+    sqs, url = queue
     with start(seed=3, sqs_endpoint_url=moto_endpoint) as sandbox:
-        subscription_id = _subscribe(roomy(sandbox), arn, {"marketplaceIds": [US]})
+        subscription_id = _subscribe(roomy(sandbox), _arn(sqs, url), {"marketplaceIds": [US]})
         canadian = generate(sandbox, count=1, status="UNSHIPPED", marketplace_id=CA, afn_share=0)[0]
         american = generate(sandbox, count=1, status="UNSHIPPED", marketplace_id=US, afn_share=0)[0]
-        bodies = _receive(sqs, url, expected=2)  # the US order placed (Pending), then Unshipped
+        bodies = drain(sqs, url, 2)  # the US order placed (Pending), then Unshipped
         assert sandbox.world.delivery_failures == []
     changes = [body["Payload"]["OrderChangeNotification"] for body in bodies]
     assert [c["AmazonOrderId"] for c in changes] == [american, american] != [canadian] * 2
@@ -192,14 +160,14 @@ def test_order_changes_reach_the_subscribed_queue_in_its_marketplaces_only(queue
 
 
 def test_order_change_types_filter_what_a_subscription_receives(queue, moto_endpoint):
-    sqs, url, arn = queue
+    sqs, url = queue
     with start(seed=4, sqs_endpoint_url=moto_endpoint) as sandbox:
-        _subscribe(roomy(sandbox), arn, {"orderChangeTypes": ["BuyerRequestedChange"]})
+        _subscribe(roomy(sandbox), _arn(sqs, url), {"orderChangeTypes": ["BuyerRequestedChange"]})
         order_id = generate(sandbox, count=1, status="UNSHIPPED", afn_share=0)[0]
         cancelled = httpx.post(f"{sandbox.url}/_sandbox/orders/{order_id}/cancel",
                                json={"buyer_request": True, "reason": "Ordered twice"})
         assert cancelled.status_code == 200
-        bodies = _receive(sqs, url, expected=1)
+        bodies = drain(sqs, url, 1)
     assert [b["Payload"]["OrderChangeNotification"]["OrderChangeType"] for b in bodies] == ["BuyerRequestedChange"]
     assert all(item["IsBuyerRequestedCancel"]
                for item in bodies[0]["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"])
