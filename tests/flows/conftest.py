@@ -5,6 +5,7 @@ HTTP, the state store and SqliteHuey queues in a temporary directory, all config
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -49,8 +50,11 @@ def toml_value(value: Any) -> str:
 
 
 def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> None:
-    path.write_text("".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items()) + "\n"
-                            for name, keys in sections.items()))
+    """Atomically (a worker re-reading the file must never see it half written)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text("".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
+                                 + "\n" for name, keys in sections.items()))
+    os.replace(temporary, path)
 
 
 class Pipeline:

@@ -231,12 +231,13 @@ class Runtime:
             with self._reload_lock:
                 mtime = self._mtime()
                 if mtime != self._config_mtime:
-                    self._config_mtime = mtime
                     try:
                         self._settings = config_mod.load(self._config_path)
                         log.info("config.reloaded", path=str(self._config_path))
                     except ConfigError as exc:
                         log.error("config.reload_failed", path=str(self._config_path), error=str(exc))
+                    # only now: a thread reading meanwhile waits on the lock instead of getting the old settings
+                    self._config_mtime = mtime
         return self._settings
 
     # queueing --------------------------------------------------------------------------------------------------
