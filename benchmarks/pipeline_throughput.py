@@ -9,8 +9,10 @@ Runs the demo's cycle (``erpsync.commands.demo.run_demo``) with erpsync's own ra
 sandbox places N orders and posts ORDER_CHANGE webhooks to erpsync's web app; huey workers (SqliteHuey, 3 threads per
 queue) import them (getOrder, or searchOrders pages under backlog) and write them to the replica; the replica's
 warehouse ships them; scan_shipments and confirm_shipment confirm every package on the sandbox. Printed: orders per
-second into Sage (placed -> settled in Sage) and through fulfilment (first shipment -> every package confirmed),
-with the whole run's time. Everything is in-process on 127.0.0.1 and stops by itself.
+second into Sage (placed -> settled in Sage) and through fulfilment (first shipment -> every package confirmed;
+this includes the warehouse picking and committing each shipment in the replica, one order after the other, while
+erpsync scans and confirms alongside), with the whole run's time. On a shared 2-core machine the figures move with
+the load. Everything is in-process on 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
