@@ -19,6 +19,7 @@ from erpsync.errors import AmazonRejected, AmazonUnavailable, CircuitOpen, Confi
 from erpsync.sandbox.scenario import GenerateOrders, generate_orders
 
 SELLER = "A1SANDBOXSELLER"
+NOTIFICATIONS = "sellingpartnerapi::notifications"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -43,7 +44,13 @@ class Clock:
 # --- LWA --------------------------------------------------------------------------------------------------------
 
 
-def test_lwa_token_is_cached_and_refreshed_before_it_expires(sandbox, settings):
+@pytest.mark.parametrize("sandbox_lifetime, margin", [
+    (3600, 6.0),          # the fixture's 60x sandbox: expires_in 60 s, renewed 10 % (6 s) early
+    (3600 * 60, 60.0),    # Amazon's 3600 s: renewed 60 s early, not 360 s
+    (60, 0.1),            # expires_in 1 s: renewed 0.1 s early, not 60 s (which would be never)
+])
+def test_lwa_token_is_cached_and_refreshed_before_it_expires(sandbox, settings, sandbox_lifetime, margin):
+    sandbox.world.token_lifetime_seconds = sandbox_lifetime
     clock = Clock()
     with httpx.Client(timeout=5) as http:
         lwa = LwaTokens(f"{sandbox.url}/auth/o2/token", settings.amazon.client_id,
@@ -51,10 +58,10 @@ def test_lwa_token_is_cached_and_refreshed_before_it_expires(sandbox, settings):
                         http=http, user_agent="test", clock=clock)
         first = lwa.access_token()
         assert lwa.access_token() == first and lwa.requests == 1
-        lifetime = 3600 / sandbox.world.clock.time_scale  # expires_in as the sandbox reports it (real seconds)
-        clock.now += lifetime * 0.89
+        lifetime = sandbox_lifetime / sandbox.world.clock.time_scale  # expires_in as the sandbox reports it
+        clock.now += lifetime - margin * 1.02
         assert lwa.access_token() == first and lwa.requests == 1
-        clock.now += lifetime * 0.02  # inside the last 10 %: refreshed although not expired yet
+        clock.now += margin * 0.04  # inside the margin: refreshed although not expired yet
         second = lwa.access_token()
         assert second != first and lwa.requests == 2
         assert sandbox.world.access_token(second) is not None  # a live token at Amazon's end
@@ -126,16 +133,67 @@ def test_400_is_rejected_naming_the_problem(client):
     assert caught.value.status == 400 and caught.value.request_id
 
 
-def test_403_is_rejected_and_the_next_call_gets_a_fresh_token(client, sandbox):
+def _sent(client: AmazonClient) -> list[str]:
+    """The paths of the requests ``client`` sends from now on (LWA's included), in order."""
+    paths: list[str] = []
+    client._http.event_hooks["request"].append(lambda request: paths.append(request.url.path))
+    return paths
+
+
+def test_token_that_expired_between_calls_is_renewed_inside_the_call(client, sandbox):
+    order_id = _order(sandbox)
+    path = f"/orders/2026-01-01/orders/{order_id}"
+    client.orders.get_order(order_id)
+    sent = _sent(client)
+    # an hour of Amazon's time passes (control API): the cached token is dead there, our clock has not noticed
+    httpx.post(f"{sandbox.url}/_sandbox/time/advance", json={"seconds": 3600}, timeout=5).raise_for_status()
+    with capture_logs() as logs:
+        assert client.orders.get_order(order_id).amazon_order_id == order_id
+    assert sent == [path, "/auth/o2/token", path] and client.lwa.requests == 2
+    events = [entry["event"] for entry in logs if entry["event"].startswith("amazon.call.")]
+    assert "amazon.call.token_refused" in events and "amazon.call.rejected" not in events
+    assert client.orders.get_order(order_id).amazon_order_id == order_id
+    assert client.lwa.requests == 2  # the new token is cached
+
+
+def test_token_forgotten_by_amazon_is_renewed_for_every_grant(client, sandbox):
     order_id = _order(sandbox)
     client.orders.get_order(order_id)
+    client.call("getDestinations", "GET", "/notifications/v1/destinations", grantless=NOTIFICATIONS)
+    assert client.lwa.requests == 2  # one seller token, one grantless token
     with sandbox.world.lock:
-        sandbox.world.access_tokens.clear()  # Amazon no longer knows the cached token
-    with pytest.raises(AmazonRejected) as caught:
-        client.orders.get_order(order_id)
-    assert (caught.value.status, caught.value.amazon_code) == (403, "Unauthorized")
+        sandbox.world.access_tokens.clear()
     assert client.orders.get_order(order_id).amazon_order_id == order_id
-    assert client.lwa.requests == 2
+    reply = client.call("getDestinations", "GET", "/notifications/v1/destinations", grantless=NOTIFICATIONS)
+    assert reply.body == {"payload": []} and client.lwa.requests == 4
+
+
+def test_refresh_token_revoked_while_its_access_token_lived_is_a_config_error(client, sandbox, settings):
+    order_id = _order(sandbox)
+    client.orders.get_order(order_id)
+    with sandbox.world.lock:  # the seller removes the app's authorization in Seller Central
+        del sandbox.world.refresh_tokens[settings.secrets.lwa_refresh_token.get_secret_value()]
+    sandbox.world.advance(3600)  # and the access token runs out
+    sent = _sent(client)
+    with pytest.raises(ConfigError, match=r"HTTP 400 invalid_grant.*invalid or has been revoked"):
+        client.orders.get_order(order_id)
+    assert sent == [f"/orders/2026-01-01/orders/{order_id}", "/auth/o2/token"] and client.lwa.requests == 2
+
+
+@pytest.mark.parametrize("operation, path, grantless, told", [
+    ("getDestinations", "/notifications/v1/destinations", None, "getDestinations is grantless"),
+    ("getOrder", "/orders/2026-01-01/orders/111-0000000-0000001", NOTIFICATIONS, "getOrder acts for a seller"),
+])
+def test_refusal_a_new_token_does_not_cure_is_rejected_after_one_retry(client, operation, path, grantless, told):
+    sent = _sent(client)
+    for expected in (["/auth/o2/token", path, "/auth/o2/token", path],
+                     [path, "/auth/o2/token", path]):  # every call: one retry at most, then Amazon's answer stands
+        sent.clear()
+        with pytest.raises(AmazonRejected, match=told) as caught:
+            client.call(operation, "GET", path, grantless=grantless)
+        assert (caught.value.status, caught.value.amazon_code) == (403, "Unauthorized")
+        assert sent == expected
+    assert client.lwa.requests == 3
 
 
 def test_5xx_is_retryable_and_repeated_5xx_open_the_circuit(sandbox, settings):

@@ -4,10 +4,12 @@
 building, JSON bodies, its httpx transport) and adds what the connector needs around every call:
 
 1. the circuit breaker of the operation (:mod:`circuit`), then a token from the shared bucket (:mod:`ratelimit`);
-2. an LWA access token (:mod:`lwa`), our headers (``user-agent: erpsync/<version>``), timeouts always set;
+2. an LWA access token (:mod:`lwa`), our headers (``user-agent: erpsync/<version>``), timeouts always set; a token
+   Amazon refuses (401/403 ``Unauthorized``: it expired in flight) is replaced and the call sent once more;
 3. the answer mapped to erpsync's errors, keeping Amazon's ``x-amzn-RequestId``:
    429 → :class:`Throttled` (bucket emptied, backoff with jitter); 5xx and network failures →
-   :class:`AmazonUnavailable`; 400/403/404 (any other 4xx) → :class:`AmazonRejected` with Amazon's code and message.
+   :class:`AmazonUnavailable`; 400/403/404 (any other 4xx, and a token refused twice) → :class:`AmazonRejected`
+   with Amazon's code and message.
 
 sp_api's own per-operation methods are not used: several do I/O on their own unconfigured HTTP clients
 (document upload/download without timeouts), ``create_feed`` sends its routing keys in the body, ``add_marketplace``
@@ -154,28 +156,21 @@ class AmazonClient:
     def call(self, operation: str, method: str, path: str, *, params: dict[str, Any] | None = None,
              body: Any = None, grantless: str | None = None) -> Reply:
         """Make one SP-API call. ``operation`` names the usage plan; ``grantless`` is an LWA scope for
-        grantless operations. Raises erpsync errors (see the module docstring); never sleeps, never retries."""
+        grantless operations. Raises erpsync errors (see the module docstring); never sleeps. The one retry:
+        an access token Amazon refuses (401/403 ``Unauthorized``) may have expired in flight, so it is dropped
+        and the call is sent once more with a new token; a second refusal is a real one."""
         bucket_owner = f"app:{self.lwa.client_id}" if grantless else self.seller_id
         self.breaker.before(operation)
         self.limiter.acquire(bucket_owner, operation)
-        token = self.lwa.grantless_token(grantless) if grantless else self.lwa.access_token()
-        headers = {"user-agent": USER_AGENT, "x-amz-access-token": token, "accept": "application/json",
-                   "x-amz-date": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")}
-        if body is not None:
-            headers["content-type"] = "application/json"
         query = {key: _param(value) for key, value in (params or {}).items() if value is not None}
-        started = time.monotonic()
-        try:
-            response = self._api._request(path, params={"method": method, **query}, data=body,
-                                          headers=headers, add_marketplace=False)
-        except httpx.HTTPError as exc:
-            self.breaker.failure(operation)
-            log.warning("amazon.call.network", operation=operation, error=type(exc).__name__)
-            raise AmazonUnavailable(f"{operation} {path}: network failure talking to {self.endpoint}: "
-                                    f"{type(exc).__name__}: {exc}") from None
+        response, token = self._send(operation, method, path, query, body, grantless)
+        if _token_refused(response):
+            # the refused call was not served: the retry goes out on the same bucket token
+            log.warning("amazon.call.token_refused", operation=operation, status=response.status_code,
+                        request_id=response.headers.get("x-amzn-RequestId"))
+            self.lwa.invalidate(token)
+            response, _ = self._send(operation, method, path, query, body, grantless)
         status, request_id = response.status_code, response.headers.get("x-amzn-RequestId")
-        elapsed_ms = round((time.monotonic() - started) * 1000, 1)
-        log.debug("amazon.call", operation=operation, status=status, request_id=request_id, ms=elapsed_ms)
         rate_header = response.headers.get("x-amzn-RateLimit-Limit")
         if status == 429:
             self.breaker.success(operation)  # Amazon is up, we are too fast
@@ -192,8 +187,6 @@ class AmazonClient:
         self.limiter.observe(bucket_owner, operation, rate_header)
         if status >= 400:
             code, message = _first_error(response)
-            if status in (401, 403):
-                self.lwa.invalidate()
             log.warning("amazon.call.rejected", operation=operation, status=status, code=code, request_id=request_id)
             raise AmazonRejected(f"{operation} {path}: Amazon refused the request (HTTP {status} {code}: {message}; "
                                  f"request id {request_id})", amazon_code=code, request_id=request_id, status=status)
@@ -204,6 +197,28 @@ class AmazonClient:
         except ValueError:
             raise AmazonUnavailable(f"{operation} {path}: HTTP {status} with a body that is not JSON "
                                     f"(request id {request_id})") from None
+
+    def _send(self, operation: str, method: str, path: str, query: dict[str, Any], body: Any,
+              grantless: str | None) -> tuple[httpx.Response, str]:
+        """One HTTP exchange with a (cached or new) LWA token: (the response, the token sent)."""
+        token = self.lwa.grantless_token(grantless) if grantless else self.lwa.access_token()
+        headers = {"user-agent": USER_AGENT, "x-amz-access-token": token, "accept": "application/json",
+                   "x-amz-date": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")}
+        if body is not None:
+            headers["content-type"] = "application/json"
+        started = time.monotonic()
+        try:
+            response = self._api._request(path, params={"method": method, **query}, data=body,
+                                          headers=headers, add_marketplace=False)
+        except httpx.HTTPError as exc:
+            self.breaker.failure(operation)
+            log.warning("amazon.call.network", operation=operation, error=type(exc).__name__)
+            raise AmazonUnavailable(f"{operation} {path}: network failure talking to {self.endpoint}: "
+                                    f"{type(exc).__name__}: {exc}") from None
+        log.debug("amazon.call", operation=operation, status=response.status_code,
+                  request_id=response.headers.get("x-amzn-RequestId"),
+                  ms=round((time.monotonic() - started) * 1000, 1))
+        return response, token
 
     # --- pre-signed document URLs (feeds, reports) --------------------------------------------------------------
 
@@ -246,6 +261,10 @@ def _param(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    return response.status_code in (401, 403) and _first_error(response)[0] == "Unauthorized"
 
 
 def _first_error(response: httpx.Response) -> tuple[str, str]:

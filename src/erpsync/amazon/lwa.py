@@ -1,9 +1,12 @@
 """Login with Amazon: access tokens for SP-API calls, cached and refreshed before they expire.
 
 One token per grant (the seller's refresh token, or a grantless ``scope``), kept until ``expires_in`` minus a margin
-(10 % of the lifetime, at most 60 s). A failed token request is never retried here: it raises at once with the
-HTTP status — :class:`errors.ConfigError` when LWA refuses the credentials (an invalid or revoked refresh token, a
-wrong client id or secret), :class:`errors.AmazonUnavailable` when LWA is down or unreachable (the job retries).
+(10 % of the lifetime, at most 60 s — so a 60 s token of a time-scaled sandbox is renewed 6 s early, a real 3600 s
+token 60 s early). A token Amazon refuses anyway (it expired in flight, or the clocks disagree) is dropped with
+:meth:`LwaTokens.invalidate` and the next call asks LWA again. A failed token request is never retried here: it
+raises at once with the HTTP status — :class:`errors.ConfigError` when LWA refuses the credentials (an invalid or
+revoked refresh token, a wrong client id or secret), :class:`errors.AmazonUnavailable` when LWA is down or
+unreachable (the job retries).
 """
 
 from __future__ import annotations
@@ -53,10 +56,13 @@ class LwaTokens:
         """An application token for grantless operations (client-credentials grant with ``scope``)."""
         return self._get(scope, {"grant_type": "client_credentials", "scope": scope})
 
-    def invalidate(self) -> None:
-        """Forget cached tokens (after Amazon refused one): the next call asks LWA again."""
+    def invalidate(self, value: str) -> None:
+        """Forget the cached token ``value`` (Amazon refused it): the next call for its grant asks LWA again.
+        A token another thread has already replaced is left alone."""
         with self._lock:
-            self._tokens.clear()
+            for key, token in list(self._tokens.items()):
+                if token.value == value:
+                    del self._tokens[key]
 
     def _get(self, key: str, grant: dict[str, str]) -> str:
         with self._lock:
