@@ -1,21 +1,33 @@
-"""Open a SQLAlchemy engine on Sage 500 (SQL Server) or on the replica (SQLite file or PostgreSQL)."""
+"""Open a SQLAlchemy engine on Sage 500 (SQL Server) or on the replica (SQLite file or PostgreSQL).
+
+A SQLite file is created on first connect only when the caller says ``create=True`` (``erpsync sage500 replica
+create/seed``, ``erpsync check``'s first seeding, the demo). The gateway opens an existing file only: a worker
+started before ``erpsync check`` must not leave an empty replica behind that ``check`` would then not seed.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from erpsync.config import Settings
+from erpsync.errors import SageUnavailable
 
 
-def make_engine(url: str, *, password: str | None = None) -> Engine:
-    """An engine for ``url``. SQLite: a 30 s busy timeout (writers queue up rather than fail) and foreign keys on."""
+def make_engine(url: str, *, password: str | None = None, create: bool = True) -> Engine:
+    """An engine for ``url``. SQLite: a 30 s busy timeout (writers queue up rather than fail) and foreign keys on;
+    ``create=False`` opens an existing database file only (a missing one raises :class:`SageUnavailable`)."""
     parsed = make_url(url)
     if password and parsed.password is None:
         parsed = parsed.set(password=password)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_foreign_keys)
+        if not create and parsed.database not in (None, "", ":memory:"):
+            event.listen(engine, "do_connect", _existing_file_only(Path(parsed.database).absolute()))
         return engine
     return create_engine(parsed, pool_pre_ping=True)
 
@@ -26,7 +38,25 @@ def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def engine_from_settings(settings: Settings) -> Engine:
+def _existing_file_only(path: Path):
+    """A ``do_connect`` hook opening ``path`` read-write without creating it (SQLite URI ``mode=rw``)."""
+    uri = f"file:{quote(str(path))}?mode=rw"
+
+    def connect(dialect, _record, _cargs, cparams):
+        try:
+            return dialect.loaded_dbapi.connect(uri, uri=True, **cparams)
+        except dialect.loaded_dbapi.OperationalError:
+            if path.exists():
+                raise
+            raise SageUnavailable(f"the Sage 500 replica file {path} does not exist: run `erpsync check` (creates "
+                                  f"and seeds it) or `erpsync sage500 replica create`; queued work is retried",
+                                  record=str(path)) from None
+
+    return connect
+
+
+def engine_from_settings(settings: Settings, *, create: bool = True) -> Engine:
+    """The engine of ``[sage500] url``; ``create=False`` for the gateway (see the module docstring)."""
     password = settings.secrets.sage_password
     return make_engine(settings.resolve_url(settings.sage500.url),
-                       password=password.get_secret_value() if password else None)
+                       password=password.get_secret_value() if password else None, create=create)

@@ -148,7 +148,8 @@ class Sage500Gateway:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Sage500Gateway":
         cfg = settings.sage500
-        gateway = cls(engine_from_settings(settings), cfg.company_id, cfg.mode, cfg.tables, user_id=cfg.user_id)
+        gateway = cls(engine_from_settings(settings, create=False),  # a missing replica file is not made empty
+                      cfg.company_id, cfg.mode, cfg.tables, user_id=cfg.user_id)
         gateway._owns_engine = True
         return gateway
 
