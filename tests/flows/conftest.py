@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import func, select
 
 from erpsync import config as config_mod
-from erpsync.flows import connections
 from erpsync.runtime.jobs import Runtime, load_job_modules
 from erpsync.sage500 import replica, schema
 from erpsync.sage500.engine import make_engine
@@ -156,7 +155,6 @@ class Pipeline:
         return f"journal {journal}; queues {self.runtime.pending()}; pending {pending}; dead letters {dead}"
 
     def close(self) -> None:
-        connections.close(self.runtime)
         self.runtime.close()
         self.engine.dispose()
 

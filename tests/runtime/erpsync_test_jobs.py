@@ -2,7 +2,7 @@
 them through ``[queue] job_modules``. Each run records itself in the audit table: visible across processes."""
 
 from erpsync.errors import RecordLocked, Retryable, UnknownSku
-from erpsync.runtime.jobs import JobContext, job
+from erpsync.flows.jobs import JobContext, job
 
 
 def _ran(ctx: JobContext, marker: str) -> None:

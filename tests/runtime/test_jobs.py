@@ -6,6 +6,7 @@ import pytest
 from conftest import make_settings, runs, step
 
 from erpsync.errors import UnknownSku
+from erpsync.flows import jobs as declared
 from erpsync.runtime import jobs
 from erpsync.runtime.jobs import Runtime, default_key
 from erpsync.runtime.store import utcnow
@@ -70,7 +71,7 @@ def test_retry_after_hint_sets_the_eta(runtime, monkeypatch):
     def throttled(ctx, marker):
         raise Throttled("429 QuotaExceeded", retry_after=30)
 
-    monkeypatch.setitem(jobs._REGISTRY, "test.throttled", jobs.Job("test.throttled", "amazon", throttled))
+    monkeypatch.setitem(declared._REGISTRY, "test.throttled", declared.Job("test.throttled", "amazon", throttled))
     outcome = runtime.run("test.throttled", {"marker": "t"})
     assert outcome.status == "retry" and outcome.delay == 30
     [task] = runtime.queues["amazon"].scheduled()
@@ -98,7 +99,7 @@ def test_a_key_whose_message_was_lost_is_reclaimed_after_the_stale_period(runtim
 
 def test_a_job_run_by_name_after_its_code_is_gone_becomes_a_dead_letter(runtime, monkeypatch):
     runtime.enqueue("test.flaky", marker="gone")
-    monkeypatch.delitem(jobs._REGISTRY, "test.flaky")
+    monkeypatch.delitem(declared._REGISTRY, "test.flaky")
     [outcome] = step(runtime)
     dead = runtime.store.dead_letters.get(outcome.dead_letter_id)
     assert dead.error_code == "unknown_job" and "test.flaky" in dead.message
@@ -117,20 +118,20 @@ def test_a_job_cannot_queue_its_own_pending_key(runtime, monkeypatch):
     def again(ctx, page):
         ctx.enqueue("test.again", page=page)
 
-    monkeypatch.setitem(jobs._REGISTRY, "test.again", jobs.Job("test.again", "amazon", again))
+    monkeypatch.setitem(declared._REGISTRY, "test.again", declared.Job("test.again", "amazon", again))
     outcome = runtime.run("test.again", {"page": 1})
     assert outcome.status == "retry" and "cannot queue its own key" in outcome.error
 
 
 def test_bad_job_names_and_kwargs_are_refused_at_enqueue(runtime):
-    with pytest.raises(jobs.UnknownJob, match="no job named 'test.nope'"):
+    with pytest.raises(declared.UnknownJob, match="no job named 'test.nope'"):
         runtime.enqueue("test.nope")
     with pytest.raises(ValueError, match="JSON"):
         runtime.enqueue("test.flaky", marker=object())
     with pytest.raises(ValueError, match="unknown queue"):
-        jobs.job("x", queue="ebay")
+        declared.job("x", queue="ebay")
     with pytest.raises(ValueError, match="taken by"):
-        jobs.job("test.flaky", queue="amazon")(lambda ctx: None)
+        declared.job("test.flaky", queue="amazon")(lambda ctx: None)
 
 
 def test_job_modules_that_do_not_exist_yet_are_skipped_but_a_configured_one_must_import():

@@ -31,3 +31,9 @@ def test_errors_that_made_no_attempt_do_not_spend_the_budget(exc):
 def test_retry_after_overrides_the_backoff():
     assert POLICY.decide(Retryable("429", retry_after=42), 0).delay == 42
     assert POLICY.decide(RateLimited("bucket empty", retry_after=0.25), 0).delay == 0.25
+
+
+def test_a_retry_that_spends_nothing_backs_off_on_its_runs():
+    first = [POLICY.decide(RecordLocked("locked"), 0, runs=1).delay for _ in range(200)]
+    later = [POLICY.decide(RecordLocked("locked"), 0, runs=3).delay for _ in range(200)]
+    assert max(first) <= 2.0 and 2.0 < max(later) <= 8.0

@@ -26,7 +26,6 @@ from rich.table import Table
 from erpsync import logs
 from erpsync.config import (AmazonSettings, OrderSettings, QueueSettings, RateLimitSettings, Sage500Settings,
                             SandboxSettings, Secrets, Settings, StateSettings)
-from erpsync.flows import connections
 from erpsync.runtime.jobs import Runtime, load_job_modules
 from erpsync.runtime.schedule import Scheduler
 from erpsync.sage500 import replica, warehouse
@@ -137,7 +136,6 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
             scheduler.stop()
             consumers.stop()
             web.stop()
-            connections.close(runtime)
             runtime.close()
             engine.dispose()
 

@@ -13,8 +13,8 @@ from erpsync import config as config_mod
 from erpsync import logs
 from erpsync.errors import ConfigError
 from erpsync.flows import intake
+from erpsync.flows.jobs import QUEUES, registered
 from erpsync.runtime import jobs
-from erpsync.runtime.queue import QUEUES
 from erpsync.runtime.schedule import Scheduler
 
 console = Console()
@@ -48,7 +48,7 @@ def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(Q
     if settings.amazon.notifications.sqs_queue_url and "amazon" in queues:
         intake.consume_sqs(runtime, stop_sqs)
     console.print(f"worker running queues {', '.join(queues)} with {workers or settings.queue.workers} "
-                  f"thread(s) each; jobs: {', '.join(sorted(jobs.registered())) or 'none'} "
+                  f"thread(s) each; jobs: {', '.join(sorted(registered())) or 'none'} "
                   f"(from {', '.join(modules) or 'no modules yet'}); Ctrl-C stops", highlight=False, soft_wrap=True)
     try:
         consumers.run_until_interrupted()

@@ -8,11 +8,14 @@ voided, failed) and which job is in flight. Flows ask here instead of reading ei
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from erpsync import mapping
-from erpsync.runtime.store import JournalEntry, Store
 from erpsync.sage500.draft import WrittenOrder
 from erpsync.sage500.gateway import Sage500Gateway, SalesOrder
+
+if TYPE_CHECKING:
+    from erpsync.runtime.store import JournalEntry, Store
 
 SO_STATUS = {1: "open", 3: "canceled", 4: "closed"}  # tsoSalesOrder.Status
 

@@ -1,6 +1,7 @@
-"""The adapters a job uses — one :class:`AmazonClient` and one :class:`Sage500Gateway` per runtime, made on
-first use and shared by the runtime's worker threads (both are thread-safe), closed with :func:`close`. When the
-runtime re-reads a changed erpsync.toml, the next job gets adapters made from the new settings."""
+"""The adapters a job uses — one :class:`AmazonClient` and one :class:`Sage500Gateway` per installation (its
+state store: one per runtime), made on first use and shared by the runtime's worker threads (both are
+thread-safe), closed with :func:`close`. When the runtime re-reads a changed erpsync.toml, the next job gets
+adapters made from the new settings."""
 
 from __future__ import annotations
 
@@ -15,19 +16,20 @@ from erpsync.amazon.client import AmazonClient
 from erpsync.sage500.gateway import Sage500Gateway
 
 if TYPE_CHECKING:
-    from erpsync.runtime.jobs import JobContext, Runtime
+    from erpsync.flows.jobs import JobContext
+    from erpsync.runtime.store import Store
 
 _lock = threading.Lock()
-_open: weakref.WeakKeyDictionary[Runtime, dict[str, tuple]] = weakref.WeakKeyDictionary()  # name: (settings, adapter)
+_open: weakref.WeakKeyDictionary[Store, dict[str, tuple]] = weakref.WeakKeyDictionary()  # name: (settings, adapter)
 
 
-def _get(runtime: Runtime, name: str, make):
-    settings = runtime.settings
+def _get(ctx: JobContext, name: str, make):
+    settings, store = ctx.settings, ctx.store
     with _lock:
-        adapters = _open.get(runtime)
+        adapters = _open.get(store)
         if adapters is None:
-            adapters = _open[runtime] = {}
-            weakref.finalize(runtime, _close_all, adapters)
+            adapters = _open[store] = {}
+            weakref.finalize(store, _close_all, adapters)
         made_from, adapter = adapters.get(name, (None, None))
         if made_from is not settings:
             if adapter is not None:
@@ -38,7 +40,7 @@ def _get(runtime: Runtime, name: str, make):
 
 
 def amazon(ctx: JobContext) -> AmazonClient:
-    return _get(ctx.runtime, "amazon", AmazonClient)
+    return _get(ctx, "amazon", AmazonClient)
 
 
 @contextmanager
@@ -55,13 +57,14 @@ def token_refusal_retried(ctx: JobContext) -> Iterator[None]:
 
 
 def sage(ctx: JobContext) -> Sage500Gateway:
-    return _get(ctx.runtime, "sage", Sage500Gateway.from_settings)
+    return _get(ctx, "sage", Sage500Gateway.from_settings)
 
 
-def close(runtime: Runtime) -> None:
-    """Close the adapters made for ``runtime`` (the next job makes new ones)."""
+def close(store: Store) -> None:
+    """Close the adapters made for the jobs of the runtime whose state store is ``store`` (the next job makes new
+    ones)."""
     with _lock:
-        adapters = _open.pop(runtime, None)
+        adapters = _open.pop(store, None)
     if adapters:
         _close_all(adapters)
 

@@ -14,7 +14,7 @@ import threading
 from erpsync import logs
 from erpsync.amazon.notifications import OrderChange, SqsConsumer
 from erpsync.errors import InvalidData
-from erpsync.runtime.jobs import Runtime
+from erpsync.flows.jobs import Host
 
 log = logs.get(__name__)
 
@@ -23,7 +23,7 @@ def import_key(amazon_order_id: str, status: str) -> str:
     return f"import_order:{amazon_order_id}:{status}"
 
 
-def receive(runtime: Runtime, change: OrderChange, *, source: str) -> bool:
+def receive(runtime: Host, change: OrderChange, *, source: str) -> bool:
     """Take one validated notification; False when its NotificationId was seen before (nothing is queued)."""
     store, oid = runtime.store, change.amazon_order_id
     if not store.inbox_add(change.notification_id, notification_type="ORDER_CHANGE", amazon_order_id=oid,
@@ -39,13 +39,13 @@ def receive(runtime: Runtime, change: OrderChange, *, source: str) -> bool:
     return True
 
 
-def reject(runtime: Runtime, error: InvalidData, *, source: str) -> None:
+def reject(runtime: Host, error: InvalidData, *, source: str) -> None:
     """Record an envelope that is not a valid ORDER_CHANGE (the safety-net sync still finds its order)."""
     runtime.store.audit("notification.invalid", source=source, error=str(error), notification_id=error.record)
     log.warning("notification.invalid", source=source, notification_id=error.record, error=str(error))
 
 
-def consume_sqs(runtime: Runtime, stop: threading.Event, *, wait_seconds: int = 20) -> threading.Thread:
+def consume_sqs(runtime: Host, stop: threading.Event, *, wait_seconds: int = 20) -> threading.Thread:
     """Long-poll ``amazon.notifications.sqs_queue_url`` in a daemon thread until ``stop`` is set. A message is
     deleted only after its job is queued; an invalid one after it is recorded."""
     consumer = SqsConsumer.from_settings(runtime.settings, wait_seconds=wait_seconds)

@@ -26,16 +26,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from erpsync import errors, logs, mapping, model
 from erpsync.config import MappingSettings
 from erpsync.flows import connections
 from erpsync.flows.binder import Binder, void_key, write_key
 from erpsync.flows.intake import import_key
-from erpsync.runtime.jobs import JobContext, job
-from erpsync.runtime.store import JournalEntry, utcnow
+from erpsync.flows.jobs import JobContext, job
 from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.translate import ItemInfo, resolve_skus, staged_order
+
+if TYPE_CHECKING:
+    from erpsync.runtime.store import JournalEntry
 
 log = logs.get(__name__)
 
@@ -66,13 +69,12 @@ def journal_failures(ctx: JobContext, amazon_order_id: str) -> Iterator[None]:
 
 @contextmanager
 def sage_outage(ctx: JobContext) -> Iterator[None]:
-    """Sage unreachable: retry on the backoff schedule without spending the retry budget (an outage is nobody's
-    message's fault; dead-lettering the backlog would turn a restart of SQL Server into manual work)."""
+    """Sage unreachable: retry without spending the retry budget, backing off on the runs so far (an outage is
+    nobody's message's fault; dead-lettering the backlog would turn a restart of SQL Server into manual work)."""
     try:
         yield
     except errors.SageUnavailable as exc:
-        again = errors.SageUnavailable(f"{exc} (attempt {ctx.attempt}; kept until Sage is back)",
-                                       retry_after=ctx.runtime.policy.backoff(ctx.attempt), record=exc.record)
+        again = errors.SageUnavailable(f"{exc} (attempt {ctx.attempt}; kept until Sage is back)", record=exc.record)
         again.spend_retry = False
         raise again from exc
 
@@ -155,10 +157,9 @@ def _holds(ctx: JobContext) -> bool:
 
 
 def _backlog(ctx: JobContext) -> bool:
-    """More Amazon jobs waiting (queued, or scheduled for a retry) than ``orders.backlog_threshold``: one
+    """More Amazon jobs pending (queued, waiting for a retry, or running) than ``orders.backlog_threshold``: one
     searchOrders page then reads up to 100 orders for the price of one call."""
-    huey = ctx.runtime.queues["amazon"]
-    return huey.pending_count() + huey.scheduled_count() > ctx.settings.orders.backlog_threshold
+    return ctx.store.job_keys_count("amazon") > ctx.settings.orders.backlog_threshold
 
 
 def _search_lag(ctx: JobContext) -> float:
@@ -173,7 +174,7 @@ def _search_lag(ctx: JobContext) -> float:
 def sync_window(ctx: JobContext) -> dict[str, int]:
     """Read every order updated since the cursor (minus the overlap) and route what is not settled."""
     store, settings = ctx.store, ctx.settings
-    cursor = store.cursor(CURSOR, initial=utcnow() - FIRST_WINDOW,
+    cursor = store.cursor(CURSOR, initial=model.utcnow() - FIRST_WINDOW,
                           overlap=timedelta(minutes=settings.orders.sync_overlap_minutes))
     binder = Binder(store, connections.sage(ctx))
     counts = {"read": 0, "queued": 0, "held": 0}

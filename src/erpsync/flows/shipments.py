@@ -22,8 +22,8 @@ from erpsync import errors, logs, mapping, model
 from erpsync.config import MappingSettings
 from erpsync.flows import connections
 from erpsync.flows.binder import Binder
+from erpsync.flows.jobs import JobContext, job
 from erpsync.flows.orders import sage_outage
-from erpsync.runtime.jobs import JobContext, job
 from erpsync.sage500.gateway import PackageRecord, ShipmentRecord
 
 log = logs.get(__name__)

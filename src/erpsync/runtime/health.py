@@ -12,7 +12,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from erpsync.config import Settings
-from erpsync.runtime.queue import QUEUES, backend, make_huey
+from erpsync.flows.jobs import QUEUES
+from erpsync.runtime.queue import backend, make_huey
 from erpsync.runtime.store import Store
 from erpsync.sage500 import replica
 from erpsync.sage500.engine import engine_from_settings

@@ -1,9 +1,7 @@
 """Jobs: named functions run by queue workers, with identity keys, retries and dead letters.
 
-A flow registers a plain function by name on a queue; it receives a :class:`JobContext` and JSON kwargs::
-
-    @job("import_order", queue="amazon")
-    def import_order(ctx: JobContext, amazon_order_id: str) -> None: ...
+A flow declares a plain function by name on a queue (:func:`erpsync.flows.jobs.job`); it receives a
+:class:`erpsync.flows.jobs.JobContext` (here: :class:`Context`) and JSON kwargs; the runtime queues and runs it::
 
     runtime = Runtime(settings)
     runtime.enqueue("import_order", key=f"import_order:{order_id}", amazon_order_id=order_id)
@@ -27,11 +25,11 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from huey import Huey
 from huey.consumer import Consumer
@@ -39,9 +37,11 @@ from huey.consumer import Consumer
 from erpsync import config as config_mod
 from erpsync import logs
 from erpsync.config import Settings
-from erpsync.errors import ConfigError, ErpsyncError, Permanent, classify
+from erpsync.errors import ConfigError, ErpsyncError, classify
+from erpsync.flows import connections
+from erpsync.flows.jobs import QUEUES, get, registered
 from erpsync.runtime.deadletter import capture
-from erpsync.runtime.queue import QUEUES, make_huey
+from erpsync.runtime.queue import make_huey
 from erpsync.runtime.retry import RetryPolicy
 from erpsync.runtime.store import Store, utcnow
 
@@ -53,51 +53,6 @@ JOB_MODULES = ("erpsync.flows.orders", "erpsync.flows.shipments", "erpsync.flows
                "erpsync.flows.settlements", "erpsync.flows.reconcile")
 # A pending identity key whose job was due this long ago lost its message (a killed worker): it may be re-queued.
 KEY_STALE_AFTER = timedelta(hours=1)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UnknownJob(Permanent):
-    code = "unknown_job"
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    queue: str
-    func: Callable[..., Any]
-
-
-_REGISTRY: dict[str, Job] = {}
-
-
-def job(name: str, *, queue: str) -> Callable[[F], F]:
-    """Register ``func(ctx, **kwargs)`` as the job ``name`` on ``queue`` ('amazon' or 'sage500')."""
-    if queue not in QUEUES:
-        raise ValueError(f"job {name!r}: unknown queue {queue!r}; erpsync has {', '.join(QUEUES)}")
-
-    def register(func: F) -> F:
-        known = _REGISTRY.get(name)
-        where = f"{func.__module__}.{func.__qualname__}"
-        if known and f"{known.func.__module__}.{known.func.__qualname__}" != where:
-            raise ValueError(f"job name {name!r} is taken by {known.func.__module__}.{known.func.__qualname__}")
-        _REGISTRY[name] = Job(name, queue, func)
-        return func
-
-    return register
-
-
-def get(name: str) -> Job:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownJob(f"no job named {name!r} is registered in this process (registered: "
-                         f"{', '.join(sorted(_REGISTRY)) or 'none'}); is its module in JOB_MODULES or "
-                         f"[queue] job_modules?", record=name) from None
-
-
-def registered() -> dict[str, Job]:
-    return dict(_REGISTRY)
 
 
 def load_job_modules(extra: Iterable[str] = ()) -> list[str]:
@@ -132,9 +87,9 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class JobContext:
-    """What a running job may use: settings (re-read when the config file changed), the state store, follow-up
-    jobs. ``attempt`` is 1 on the first run."""
+class Context:
+    """The :class:`erpsync.flows.jobs.JobContext` of one run: settings (re-read when the config file changed), the
+    state store, follow-up jobs. ``attempt`` is 1 on the first run."""
 
     runtime: Runtime
     job: str
@@ -293,7 +248,7 @@ class Runtime:
         runs = message["runs"] + 1
         try:
             spec = get(name)
-            value = spec.func(JobContext(self, name, key, runs), **message["payload"])
+            value = spec.func(Context(self, name, key, runs), **message["payload"])
         except Exception as exc:  # every failure becomes a retry or a dead letter
             return self._failed(message, runs, exc)
         self.store.job_key_release(key)
@@ -309,7 +264,7 @@ class Runtime:
         code = getattr(exc, "code", "unexpected_error")
         if not isinstance(exc, ErpsyncError):
             log.warning("job.unexpected_error", job=name, key=key, run=runs, exc_info=exc)
-        decision = self.policy.decide(exc, message["spent"]) if classify(exc) == "retryable" else None
+        decision = self.policy.decide(exc, message["spent"], runs) if classify(exc) == "retryable" else None
         if decision is not None:
             retry = {**message, "spent": decision.spent, "runs": runs,
                      "first_failed_at": message["first_failed_at"] or now.isoformat()}
@@ -343,7 +298,7 @@ class Runtime:
             consumer.start()
             consumers[queue] = consumer
         log.info("worker.started", queues=list(consumers), workers=workers or self.settings.queue.workers,
-                 jobs=sorted(_REGISTRY))
+                 jobs=sorted(registered()))
         return Consumers(consumers)
 
     def pending(self) -> dict[str, dict[str, int]]:
@@ -389,6 +344,8 @@ class Runtime:
             time.sleep(0.05)
 
     def close(self) -> None:
+        """Close the queues, the adapters the jobs made (:mod:`erpsync.flows.connections`) and an own store."""
+        connections.close(self.store)
         for huey in self.queues.values():
             huey.storage.close()
         if self._owns_store:

@@ -14,8 +14,7 @@ from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
 
 from erpsync.config import Settings
 from erpsync.errors import ConfigError
-
-QUEUES = ("amazon", "sage500")
+from erpsync.flows.jobs import QUEUES
 
 _PG_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
 

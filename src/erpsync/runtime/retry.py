@@ -1,7 +1,8 @@
 """Retry policy: exponential backoff with full jitter, a retry budget, and ``retry_after`` hints honoured.
 
-A :class:`~erpsync.errors.Retryable` whose ``spend_retry`` is False (a record lock, an empty token bucket) is
-rescheduled without spending the budget: the work was never attempted.
+A :class:`~erpsync.errors.Retryable` whose ``spend_retry`` is False (a record lock, an empty token bucket, Sage
+unreachable) is rescheduled without spending the budget: the work was never attempted. Without a ``retry_after``
+it backs off on the number of runs instead, so a lock or an outage that lasts is retried less and less often.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ class RetryPolicy:
         ceiling = min(self.cap, self.base * 2 ** max(spent - 1, 0))
         return (rng or random).uniform(0, ceiling)
 
-    def decide(self, exc: BaseException, spent: int) -> Decision | None:
-        """What to do after a retryable failure when ``spent`` retries were already used; None: give up."""
+    def decide(self, exc: BaseException, spent: int, runs: int = 1) -> Decision | None:
+        """What to do after a retryable failure when ``spent`` retries were already used in ``runs`` runs; None:
+        give up."""
         spends = getattr(exc, "spend_retry", True)
         after = spent + 1 if spends else spent
         if spends and after > self.max_retries:
             return None
         retry_after = getattr(exc, "retry_after", None)
-        delay = float(retry_after) if retry_after is not None else self.backoff(max(after, 1))
+        delay = float(retry_after) if retry_after is not None else self.backoff(after if spends else runs)
         return Decision(spent=after, delay=delay)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from erpsync import logs
-from erpsync.runtime.jobs import Runtime, registered
+from erpsync.flows.jobs import registered
+from erpsync.runtime.jobs import Runtime
 
 log = logs.get(__name__)
 

@@ -387,6 +387,12 @@ class Store:
             rows = conn.execute(sa.select(job_keys).order_by(job_keys.c.due_at).limit(limit))
             return [PendingJob(**row._mapping) for row in rows]
 
+    def job_keys_count(self, queue: str) -> int:
+        """How many jobs of ``queue`` are pending: queued, scheduled (a retry, a delay) or running."""
+        with self.reader.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(job_keys)
+                                .where(job_keys.c.queue == queue)).scalar_one()
+
     # shipment confirmations ------------------------------------------------------------------------------------
 
     def confirmation_add(self, ship_key: int, package_no: int, amazon_order_id: str,
