@@ -82,6 +82,20 @@ def _submit(api, feed: dict | bytes, feed_type: str = "JSON_LISTINGS_FEED") -> s
     return response.json()["feedId"]
 
 
+def _processed(world, feed_id: str, seconds: float = DONE_AFTER) -> str:
+    """Advance sandbox time by ``seconds``, then wait (real time, the server's ticker) until the feed has ended:
+    its document is checked in the background, and a feed does not end before its check."""
+    world.advance(seconds)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with world.lock:
+            status = world.feeds[feed_id]["processingStatus"]
+        if status not in ("IN_QUEUE", "IN_PROGRESS"):
+            return status
+        time.sleep(0.01)
+    raise AssertionError(f"feed {feed_id} still {status} after 10 s")
+
+
 def _result(api, feed: dict) -> dict:
     document = api.get(f"/feeds/2021-06-30/documents/{feed['resultFeedDocumentId']}").json()
     raw = httpx.get(document["url"]).content
@@ -156,7 +170,7 @@ def test_processing_report_lists_each_bad_message_and_applies_only_the_good_ones
                                  "fulfillment_availability": [{"fulfillment_channel_code": "DEFAULT",
                                                                "quantity": 3}]}})
     feed_id = _submit(api, feed)
-    world.advance(DONE_AFTER)
+    assert _processed(world, feed_id) == "DONE"
     state = api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
     assert state["processingStatus"] == "DONE"
     report = _result(api, state)
@@ -195,7 +209,7 @@ def test_processing_report_lists_each_bad_message_and_applies_only_the_good_ones
 def test_a_document_that_is_not_a_listings_feed_makes_the_feed_fatal(sandbox, api, models, body, expected):
     _listings(sandbox.world, "A")
     feed_id = _submit(api, body)
-    sandbox.world.advance(DONE_AFTER)
+    assert _processed(sandbox.world, feed_id) == "FATAL"
     state = api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
     assert state["processingStatus"] == "FATAL"
     report = _result(api, state)
@@ -214,7 +228,7 @@ def test_official_example_feed_is_processed_message_by_message(sandbox, api, mod
     _listings(world, "My-SKU-A", "My-SKU-B", "My-SKU-D")
     _listings(world, "My-SKU-E", quantity=1)
     feed_id = _submit(api, example)
-    world.advance(DONE_AFTER)
+    assert _processed(world, feed_id) == "DONE"
     report = _result(api, api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json())
     assert_valid(models["report"], report)
     assert report["summary"]["messagesAccepted"] == 5, report["issues"]
@@ -338,7 +352,7 @@ def test_cancel_only_while_in_queue(sandbox, api):
     first = _submit(api, _feed(world.seller_id, _quantity(1, "A", 1)))
     second = _submit(api, _feed(world.seller_id, _quantity(1, "A", 2)))
     assert api.delete(f"/feeds/2021-06-30/feeds/{second}").status_code == 200
-    world.advance(DONE_AFTER)
+    assert _processed(world, first) == "DONE"
     assert api.get(f"/feeds/2021-06-30/feeds/{first}").json()["processingStatus"] == "DONE"
     cancelled = api.get(f"/feeds/2021-06-30/feeds/{second}").json()
     assert cancelled["processingStatus"] == "CANCELLED" and "resultFeedDocumentId" not in cancelled
@@ -359,11 +373,11 @@ def test_stuck_feeds_fault_holds_the_feed_in_progress_and_the_queue_behind_it(sa
     assert world.listings["A"].quantity == 5
     world.faults.stuck_feeds = False
     released_at = world.now()
-    world.advance(DONE_AFTER)
+    assert _processed(world, stuck) == "DONE"
     done = api.get(f"/feeds/2021-06-30/feeds/{stuck}").json()
     assert done["processingStatus"] == "DONE"
     assert done["processingEndTime"] >= released_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    world.advance(feeds.PROCESSING_SECONDS + 1)  # the next feed starts when the stuck one ends
+    assert _processed(world, waiting, feeds.PROCESSING_SECONDS + 1) == "DONE"  # starts when the stuck one ends
     assert api.get(f"/feeds/2021-06-30/feeds/{waiting}").json()["processingStatus"] == "DONE"
     assert world.listings["A"].quantity == 12  # applied in submission order
 
@@ -372,7 +386,7 @@ def test_large_processing_report_is_gzip_and_can_be_served_with_content_encoding
     world = sandbox.world
     messages = [_quantity(i, f"MISSING-{i:04d}", 1) for i in range(1, 301)]  # 300 unknown-SKU issues
     feed_id = _submit(api, _feed(world.seller_id, *messages))
-    world.advance(DONE_AFTER)
+    assert _processed(world, feed_id) == "DONE"
     state = api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
     document = api.get(f"/feeds/2021-06-30/documents/{state['resultFeedDocumentId']}").json()
     assert document["compressionAlgorithm"] == "GZIP"
@@ -414,17 +428,65 @@ def test_a_feed_is_checked_outside_the_world_lock_and_applied_under_it(sandbox, 
     monkeypatch.setattr(listings_feed, "apply", spy(listings_feed.apply))
     _listings(world, "SKU-1")
     feed_id = _submit(api, _feed(world.seller_id, _quantity(1, "SKU-1", 3)))
-    world.advance(DONE_AFTER)
+    assert _processed(world, feed_id) == "DONE"
     assert api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()["processingStatus"] == "DONE"
     assert lock_free_during == {"check": True, "apply": False}
     assert world.listings["SKU-1"].quantity == 3
+
+
+def test_create_feed_answers_before_the_check_and_the_feed_cannot_end_before_it(sandbox, api, monkeypatch):
+    """createFeed answers 202 at once, as Amazon does; the feed stays IN_PROGRESS past its due time until the
+    background check is done, then ends at the next tick. Other requests are answered meanwhile."""
+    world, release, started = sandbox.world, threading.Event(), threading.Event()
+    check = listings_feed.check
+
+    def slow_check(*args, **kwargs):
+        started.set()
+        assert release.wait(10), "the test never released the check"
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(listings_feed, "check", slow_check)
+    _listings(world, "SKU-1")
+    try:
+        feed_id = _submit(api, _feed(world.seller_id, _quantity(1, "SKU-1", 9)))  # 202 with the check blocked
+        assert started.wait(5)
+        world.advance(DONE_AFTER)
+        time.sleep(0.2)  # four ticks of the server's ticker
+        held = api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
+        assert held["processingStatus"] == "IN_PROGRESS" and "processingEndTime" not in held
+        assert world.listings["SKU-1"].quantity == 5
+        released_at = world.now()
+    finally:
+        release.set()
+    assert _processed(world, feed_id, 0) == "DONE"
+    done = api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
+    assert done["processingEndTime"] >= released_at.strftime("%Y-%m-%dT%H:%M:%SZ")  # not the due time passed
+    assert world.listings["SKU-1"].quantity == 9
+
+
+def test_a_check_that_crashes_ends_its_feed_fatal_and_the_next_feed_still_runs(sandbox, api, monkeypatch):
+    world, check = sandbox.world, listings_feed.check
+    _listings(world, "SKU-1")
+
+    def crash_once(document, **kwargs):
+        monkeypatch.setattr(listings_feed, "check", check)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(listings_feed, "check", crash_once)
+    broken = _submit(api, _feed(world.seller_id, _quantity(1, "SKU-1", 8)))
+    fine = _submit(api, _feed(world.seller_id, _quantity(1, "SKU-1", 6)))
+    assert _processed(world, broken) == "FATAL"
+    report = _result(api, api.get(f"/feeds/2021-06-30/feeds/{broken}").json())
+    assert "could not check the feed (RuntimeError: boom)" in report["issues"][0]["message"]
+    assert _processed(world, fine, feeds.PROCESSING_SECONDS + 1) == "DONE"
+    assert world.listings["SKU-1"].quantity == 6
 
 
 def test_get_feeds_filters_and_pages(sandbox, api, models):
     world = sandbox.world
     _listings(world, "A")
     ids = [_submit(api, _feed(world.seller_id, _quantity(1, "A", n))) for n in range(3)]
-    world.advance(DONE_AFTER)  # only the first is done: one feed of a seller is processed at a time
+    assert _processed(world, ids[0]) == "DONE"  # only the first: one feed of a seller is processed at a time
     first = api.get("/feeds/2021-06-30/feeds", params={"feedTypes": "JSON_LISTINGS_FEED", "pageSize": 2})
     assert_valid(models["GetFeedsResponse"], first.json())
     second = api.get("/feeds/2021-06-30/feeds", params={"nextToken": first.json()["nextToken"]})
@@ -441,7 +503,7 @@ def test_get_feeds_filters_and_pages(sandbox, api, models):
 
 def test_removed_xml_listings_feed_types_end_fatal(sandbox, api):
     feed_id = _submit(api, b"<AmazonEnvelope/>", feed_type="POST_INVENTORY_AVAILABILITY_DATA")
-    sandbox.world.advance(DONE_AFTER)
+    assert _processed(sandbox.world, feed_id) == "FATAL"
     assert api.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()["processingStatus"] == "FATAL"
 
 
@@ -463,7 +525,7 @@ def test_unmodified_sp_api_client_submits_a_feed_and_reads_the_report(sandbox):
                                                content_type=JSON_TYPE, marketplaceIds=[US])
     feed_id = submitted.payload["feedId"]
     assert feeds_api.get_feed(feed_id).payload["processingStatus"] == "IN_QUEUE"
-    world.advance(DONE_AFTER)
+    assert _processed(world, feed_id) == "DONE"
     state = feeds_api.get_feed(feed_id).payload
     assert state["processingStatus"] == "DONE"
     report = json.loads(feeds_api.get_feed_result_document(state["resultFeedDocumentId"]))

@@ -1,18 +1,23 @@
 """Feeds API 2021-06-30: documents, feeds, background processing of JSON_LISTINGS_FEED (spapi-notes §5).
 
-createFeedDocument returns an upload URL served by the sandbox (``documents.py``); createFeed queues the feed.
-A ticker moves feeds IN_QUEUE → IN_PROGRESS → DONE | FATAL in sandbox time (one feed of a seller in progress at a
-time, as Amazon does), applying the messages to ``world.listings`` and storing the processing report as the
-result document. The ``stuck_feeds`` fault holds a feed IN_PROGRESS until it is switched off.
+createFeedDocument returns an upload URL served by the sandbox (``documents.py``); createFeed queues the feed and
+answers at once, as Amazon does: the document is parsed and validated (:func:`listings_feed.check`, seconds for
+25,000 messages) by a background thread, outside the world's lock. A ticker moves feeds IN_QUEUE → IN_PROGRESS →
+DONE | FATAL in sandbox time (one feed of a seller in progress at a time, as Amazon does), applying the checked
+messages to ``world.listings`` under the lock and storing the processing report as the result document. A feed
+ends no earlier than its check: one still being checked when its processing time is up stays IN_PROGRESS and ends
+at the first tick after the check, as does a feed held by the ``stuck_feeds`` fault once that is switched off.
 
 Feed records in ``world.feeds`` are dicts: the ``Feed`` fields (times as datetimes) plus ``inputFeedDocumentId``,
-``sellerId``, ``feedOptions`` and, until the feed is processed, ``checked``: the document parsed and validated by
-createFeed outside the world's lock (:func:`listings_feed.check`), so the ticker only applies it under the lock.
+``sellerId``, ``feedOptions`` and, until the feed is processed, ``checking``: the future of its check (None for
+the removed feed types, which are not read).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +28,7 @@ from erpsync.sandbox import documents, listings_feed, query
 from erpsync.sandbox.core import Caller, invalid_input, not_found, operation, world_of
 from erpsync.sandbox.world import World, iso
 
+log = logging.getLogger(__name__)
 API = "/feeds/2021-06-30"
 router = APIRouter(tags=["feeds"])
 router.include_router(documents.router)  # the presigned document URLs of feeds and reports
@@ -37,6 +43,8 @@ REMOVED_FEED_TYPES = frozenset({
     "POST_FLAT_FILE_INVLOADER_DATA", "POST_FLAT_FILE_BOOKLOADER_DATA", "POST_FLAT_FILE_CONVERGENCE_LISTINGS_DATA",
     "POST_FLAT_FILE_LISTINGS_DATA", "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA", "POST_UIEE_BOOKLOADER_DATA",
 })
+# Feed documents are checked one at a time, in submission order, off the request threads and the world's lock.
+_checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-feed-check")
 
 
 class CreateFeedDocumentSpecification(BaseModel):
@@ -65,14 +73,30 @@ def feed_view(feed: dict[str, Any]) -> dict[str, Any]:
 # --- processing ----------------------------------------------------------------------------------------------
 
 
+def _check(document: dict[str, Any], seller_id: str) -> listings_feed.CheckedFeed:
+    """On the checker thread: the document (no longer writable once it is a feed's input) parsed and validated."""
+    try:
+        return listings_feed.check(documents.content_of(document), seller_id=seller_id)
+    except Exception as exc:  # a sandbox bug: this feed ends FATAL saying so, the ticker and other feeds go on
+        log.exception("sandbox feed check failed")
+        return listings_feed.CheckedFeed((f"The sandbox could not check the feed ({type(exc).__name__}: {exc}).",
+                                          listings_feed.BAD_FEED), None, ())
+
+
+def _checked(feed: dict[str, Any]) -> bool:
+    checking: Future | None = feed["checking"]
+    return checking is None or checking.done()
+
+
 def _finish(world: World, feed: dict[str, Any], end: datetime) -> None:
     feed["processingEndTime"] = end
-    if feed["feedType"] in REMOVED_FEED_TYPES:
+    checking: Future | None = feed.pop("checking")
+    if checking is None:  # a removed feed type
         feed["processingStatus"] = "FATAL"
         return
     marketplace = world.marketplaces.get(feed["marketplaceIds"][0])
     outcome = listings_feed.apply(
-        feed.pop("checked"), feed_id=feed["feedId"], seller_id=feed["sellerId"], listings=world.listings,
+        checking.result(), feed_id=feed["feedId"], seller_id=feed["sellerId"], listings=world.listings,
         marketplace_ids=feed["marketplaceIds"], currency=marketplace.currency if marketplace else "USD", now=end)
     result = documents.create(world, "feed", REPORT_CONTENT_TYPE, json.dumps(outcome.report).encode("utf-8"))
     feed["resultFeedDocumentId"] = result["id"]
@@ -89,10 +113,10 @@ def advance(world: World) -> None:
                 due = active["processingStartTime"] + timedelta(seconds=PROCESSING_SECONDS)
                 if now < due:
                     return
-                if world.faults.stuck_feeds:
-                    active["stuck"] = True
+                if world.faults.stuck_feeds or not _checked(active):
+                    active["held"] = True  # ends at the first tick it is free to, not at the due time passed
                     return
-                _finish(world, active, now if active.pop("stuck", False) else due)
+                _finish(world, active, now if active.pop("held", False) else due)
                 continue
             waiting = [f for f in world.feeds.values() if f["processingStatus"] == "IN_QUEUE"]
             if not waiting:
@@ -151,16 +175,16 @@ def create_feed(spec: CreateFeedSpecification, request: Request,
                                 f"{document['feedId']}; create a new document for a new feed.")
         feed_id = world.next_id(11)
         document["feedId"] = feed_id  # no more uploads to it
-        created, content = world.now(), documents.content_of(document)
-    # the slow part of processing (parsing, schema checks) runs here, outside the lock; the ticker applies it
-    checked = None if spec.feedType in REMOVED_FEED_TYPES else listings_feed.check(content, seller_id=caller.seller_id)
+        created = world.now()
+    # the slow part of processing (parsing, schema checks) runs in the background; the ticker applies its result
+    checking = None if spec.feedType in REMOVED_FEED_TYPES else _checker.submit(_check, document, caller.seller_id)
     with world.lock:
         world.feeds[feed_id] = {
             "feedId": feed_id, "feedType": spec.feedType, "marketplaceIds": spec.marketplaceIds,
             "createdTime": created, "processingStatus": "IN_QUEUE", "processingStartTime": None,
             "processingEndTime": None, "resultFeedDocumentId": None,
             "inputFeedDocumentId": spec.inputFeedDocumentId, "sellerId": caller.seller_id,
-            "feedOptions": spec.feedOptions or {}, "checked": checked,
+            "feedOptions": spec.feedOptions or {}, "checking": checking,
         }
     _ensure_ticker(world)
     return {"feedId": feed_id}
@@ -192,6 +216,8 @@ def cancel_feed(feedId: str, request: Request, caller: Caller = Depends(operatio
         if feed["processingStatus"] != "IN_QUEUE":
             raise invalid_input(f"Feed {feedId} is {feed['processingStatus']}; only feeds IN_QUEUE can be cancelled.")
         feed["processingStatus"] = "CANCELLED"
-        feed.pop("checked")
+        checking = feed.pop("checking")
+    if checking is not None:
+        checking.cancel()  # dropped unless already running
     return Response(status_code=200)
 
