@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -299,6 +299,12 @@ def process(document: bytes, *, feed_id: str, seller_id: str, listings: dict[str
                  seller_id=seller_id, listings=listings, marketplace_ids=marketplace_ids, currency=currency, now=now)
 
 
+def _draft(listing: Listing) -> Listing:
+    """A copy of ``listing`` to change. The catalog replaces attribute values and never changes one in place, so
+    the copy shares them (a deep copy of every listing was three quarters of the time a large feed held the lock)."""
+    return replace(listing, status=list(listing.status), attributes=dict(listing.attributes))
+
+
 def _apply(message: dict[str, Any], listings: dict[str, Listing], marketplace_ids: list[str], currency: str,
            now: datetime) -> list[dict[str, Any]]:
     """Apply one schema-valid message; its issues (an ERROR means nothing was applied)."""
@@ -312,12 +318,12 @@ def _apply(message: dict[str, Any], listings: dict[str, Listing], marketplace_id
         del listings[sku]
         return []
     if operation == "PATCH":
-        draft = copy.deepcopy(current)
+        draft = _draft(current)
         draft.product_type = message["productType"]
         problems = catalog.patch(draft, message["patches"], marketplace_ids[0], now)
     else:
         problems = catalog.check_all(message["attributes"])
-        draft = copy.deepcopy(current) if current is not None else catalog.new_listing(
+        draft = _draft(current) if current is not None else catalog.new_listing(
             sku, message["productType"], now, currency)
         draft.product_type = message["productType"]
         if not any(p.severity == "ERROR" for p in problems):
