@@ -16,7 +16,7 @@ import structlog
 from typer.testing import CliRunner
 
 from erpsync.cli import app
-from erpsync.flows.binder import write_key
+from erpsync.flows.binder import apply_key
 from erpsync.runtime.schedule import Scheduler
 
 runner = CliRunner()
@@ -63,7 +63,7 @@ def test_invalid_seller_sku_is_a_dead_letter_until_an_alias_and_a_replay_create_
     with pipeline.workers():
         pipeline.wait(lambda: pipeline.runtime.store.dead_letters.list(), what="a dead letter")
         [dead] = pipeline.runtime.store.dead_letters.list()
-        assert (dead.job, dead.error_code, dead.record) == ("write_order", "unknown_sku", oid)
+        assert (dead.job, dead.error_code, dead.record) == ("apply_order", "unknown_sku", oid)
         assert "SKU 'WIDGET-BLUE-L'" in dead.message and f"order {oid}" in dead.message
         assert "closest items: WIDGET-BLU-L" in dead.message and "sku_aliases" in dead.message
         assert pipeline.journal(oid) == "failed" and pipeline.sage_rows(oid) == (0, 0)
@@ -93,7 +93,8 @@ def test_sage_unavailable_keeps_the_backlog_without_dead_letters_and_drains_it_o
         with pipeline.workers(queues=("sage500",)):
             def retried() -> bool:
                 pending = {p.key: p for p in pipeline.runtime.store.job_keys_pending()}
-                keys = [write_key(o) for o in first] + [f"import_order:{o}:Unshipped" for o in later]
+                # the amazon side still reads the later orders and hands them over: apply_order waits for Sage
+                keys = [apply_key(o) for o in first + later]
                 return all(k in pending and pending[k].attempts >= 4
                            and "Sage database unavailable" in pending[k].last_error for k in keys)
 
@@ -118,7 +119,7 @@ payload = json.loads(Path(sys.argv[2]).read_text())
 go = Path(sys.argv[3])
 while not go.exists():
     time.sleep(0.005)
-print(runtime.run("write_order", payload).value)
+print(runtime.run("apply_order", payload).value)
 """
 
 
@@ -126,9 +127,9 @@ def test_duplicate_creation_through_concurrency_and_retries_is_impossible(pipeli
     pipeline.control("PATCH", "faults", json={"duplicate_notifications": 1.0})
     [oid] = pipeline.generate(1, seed=25, multi_line_share=1.0)
     runtime = pipeline.runtime
-    # the import queues the write with the canonical order; take that message and run it many times at once
+    # the import hands the canonical order to apply_order; take that message and run it many times at once
     assert runtime.run("import_order", {"amazon_order_id": oid, "read": True}).status == "done"
-    payload = runtime.store.job_key_get(write_key(oid)).message["payload"]
+    payload = runtime.store.job_key_get(apply_key(oid)).message["payload"]
     file, go = pipeline.base / "write.json", pipeline.base / "go"
     file.write_text(json.dumps(payload))
     processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(pipeline.config_path), str(file), str(go)],
@@ -138,7 +139,7 @@ def test_duplicate_creation_through_concurrency_and_retries_is_impossible(pipeli
 
     def write() -> None:
         barrier.wait()
-        results.append(runtime.run("write_order", payload).value)
+        results.append(runtime.run("apply_order", payload).value)
 
     threads = [threading.Thread(target=write) for _ in range(6)]
     time.sleep(1.5)  # the processes are importing; then everybody goes at once, with the queued job and webhooks

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from erpsync.flows.binder import write_key
+from erpsync.flows.binder import apply_key
 from erpsync.flows.orders import CRASH_AFTER_SAGE_COMMIT
 
 ERPSYNC = str(Path(sys.executable).parent / "erpsync")
@@ -32,7 +32,7 @@ def test_a_worker_killed_after_the_sage_commit_leaves_exactly_one_order(make_pip
     assert pipeline.sage_rows(oid) == (1, 1)
     assert pipeline.journal(oid) == "writing"
     assert runtime.pending()["sage500"] == {"queued": 0, "scheduled": 0}
-    assert runtime.store.job_key_get(write_key(oid)) is not None
+    assert runtime.store.job_key_get(apply_key(oid)) is not None
 
     recovering = subprocess.Popen(worker, env=env, cwd=pipeline.base, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
@@ -41,10 +41,10 @@ def test_a_worker_killed_after_the_sage_commit_leaves_exactly_one_order(make_pip
     finally:
         recovering.send_signal(signal.SIGTERM)
         output = recovering.communicate(timeout=30)[0]
-    assert "job.recovered" in output and write_key(oid) in output
+    assert "job.recovered" in output and apply_key(oid) in output
     assert pipeline.sage_rows(oid) == (1, 1)  # exactly one tsoSalesOrderExt_AMZ row and one tsoSalesOrder
     [written] = runtime.store.audit_list(event="order.written")
     assert written.detail["created"] is False  # the rerun found the order the killed worker had committed
     entry = runtime.store.journal_get(oid)
     assert entry.so_key == pipeline.sage_order(oid).SOKey and entry.tran_no
-    assert runtime.store.job_key_get(write_key(oid)) is None and runtime.store.dead_letters.list() == []
+    assert runtime.store.job_key_get(apply_key(oid)) is None and runtime.store.dead_letters.list() == []

@@ -19,19 +19,20 @@ def take_and_lose(runtime, queue: str) -> dict:
 
 def test_only_a_job_whose_message_is_gone_is_requeued(pipeline):
     runtime = pipeline.runtime
-    runtime.enqueue("void_order", key="void_order:lost", amazon_order_id="111-0000000-0000001")
-    runtime.enqueue("void_order", key="void_order:waiting", amazon_order_id="111-0000000-0000002")
-    runtime.enqueue("void_order", key="void_order:later", delay=3600, amazon_order_id="111-0000000-0000003")
+    runtime.enqueue("apply_order", key="apply_order:lost", order={"amazon_order_id": "111-0000000-0000001"})
+    runtime.enqueue("apply_order", key="apply_order:waiting", order={"amazon_order_id": "111-0000000-0000002"})
+    runtime.enqueue("apply_order", key="apply_order:later", delay=3600,
+                    order={"amazon_order_id": "111-0000000-0000003"})
     lost = take_and_lose(runtime, "sage500")
-    assert lost["key"] == "void_order:lost"
+    assert lost["key"] == "apply_order:lost"
     assert runtime.recover_lost(timedelta(seconds=60)) == []  # not stale yet: it may still be running
     time.sleep(0.05)
-    assert runtime.recover_lost(timedelta(seconds=0.01)) == ["void_order:lost"]
+    assert runtime.recover_lost(timedelta(seconds=0.01)) == ["apply_order:lost"]
     assert runtime.pending()["sage500"] == {"queued": 2, "scheduled": 1}
     requeued = [t.args[0] for t in runtime.queues["sage500"].pending()]
     assert lost in requeued  # the very message that was lost, with its kwargs
     assert runtime.recover_lost(timedelta(seconds=0.01)) == []  # queued again: nothing more to do
-    assert runtime.store.job_key_get("void_order:lost").message == lost
+    assert runtime.store.job_key_get("apply_order:lost").message == lost
 
 
 def test_the_schedule_queues_each_periodic_job_once_whatever_the_number_of_workers(pipeline):

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typer.testing import CliRunner
 
 from erpsync.cli import app
+from erpsync.flows.binder import apply_key
 from erpsync.flows.shipments import confirm_key, package_reference
 from erpsync.sage500 import warehouse
 
@@ -29,8 +30,8 @@ def ship(pipeline, oid: str, packages: list[tuple[dict, str, str | None]]) -> in
 def written_order(pipeline, **options):
     [oid] = pipeline.generate(1, **options)
     pipeline.runtime.run("import_order", {"amazon_order_id": oid, "read": True})
-    pipeline.runtime.run("write_order", pipeline.runtime.store.job_key_get(f"write_order:{oid}").message["payload"])
-    pipeline.runtime.store.job_key_release(f"write_order:{oid}")  # ran here, not by a worker
+    pipeline.runtime.run("apply_order", pipeline.runtime.store.job_key_get(apply_key(oid)).message["payload"])
+    pipeline.runtime.store.job_key_release(apply_key(oid))  # ran here, not by a worker
     assert pipeline.journal(oid) == "written"
     return oid, pipeline.sage_order(oid)
 

@@ -1,23 +1,25 @@
 """Order to Sage: the jobs that bring Amazon orders into Sage 500 exactly once.
 
+The amazon queue's jobs read Amazon and the state store only; one sage500 job reads Sage, decides and acts, so an
+on-premises agent (``erpsync worker --queue sage500``) is the only thing that ever talks to SQL Server.
+
 * ``import_order`` (queue amazon) — queued by intake for one ORDER_CHANGE. Asks first whether there is still
   anything to do (the journal may already settle it); under backlog it reads nothing and leaves the order to a
-  ``sync_window`` page; otherwise getOrder (v2026-01-01, buyer and recipient included) and :func:`route`.
+  ``sync_window`` page; otherwise getOrder (v2026-01-01, buyer and recipient included) and :func:`hand_over`.
 * ``sync_window`` (queue amazon, periodic) — the Polling Consumer and safety net: searchOrders by
-  lastUpdatedAfter from the cursor ``orders.last_updated`` minus the overlap, 100 orders a page, each routed as
-  above. The cursor moves only up to the first order of the window not yet settled in Sage, else to the window's
-  end, so an order is read again until its write or void is committed (or its failure is a dead letter).
-* ``write_order`` (queue sage500, the on-premises side) — the canonical order travels as JSON; Content Enricher
-  (Sage items) → Message Translator (staging rows) → the gateway's one transaction. A retry after a lost reply
-  finds the extension row and does nothing.
-* ``void_order`` (queue sage500) — a cancelled order is voided in Sage unless the warehouse has shipped any of it
-  (then :class:`errors.ConflictAfterShipment`, a dead letter "cancelled after shipment").
-* ``release_hold`` (queue sage500) — with ``orders.pending = "hold"``, lifts the hold of an order written while
-  Pending once Amazon reports it Unshipped.
+  lastUpdatedAfter from the cursor ``orders.last_updated`` minus the overlap, 100 orders a page, each handed over
+  as above. The cursor moves only up to the first order of the window whose ``apply_order`` is queued or in
+  flight, else to the window's end, so an order is read again until Sage has committed what it decided.
+* ``apply_order`` (queue sage500, the on-premises side) — the canonical order travels as JSON; it reads the Sage
+  order (the binder), decides with :func:`mapping.order_action` and writes it (Content Enricher → Message
+  Translator → the gateway's one transaction; a retry after a lost reply finds the extension row and does
+  nothing), releases its hold, voids it (unless the warehouse has shipped any of it: a dead letter "cancelled
+  after shipment"), or records a report or a skip. One identity key per order: two jobs never change the same
+  order in Sage at once.
 
 Sage being unreachable never spends a job's retry budget: the backlog waits on the backoff schedule and drains when
 Sage is back. Permanent problems (unknown SKU, totals that differ, an address too long) end as dead letters whose
-message names the order and the fix; replaying one runs the current mapping.
+message names the order and the fix; replaying one decides again with the current mapping.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from typing import TYPE_CHECKING
 from erpsync import errors, logs, mapping, model
 from erpsync.config import MappingSettings
 from erpsync.flows import connections
-from erpsync.flows.binder import Binder, void_key, write_key
+from erpsync.flows.binder import Binder, apply_key, state_of
 from erpsync.flows.intake import import_key
 from erpsync.flows.jobs import JobContext, job
+from erpsync.sage500.draft import WrittenOrder
 from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.translate import ItemInfo, resolve_skus, staged_order
 
@@ -95,36 +98,26 @@ def settled(entry: JournalEntry | None, status: S, *, holds: bool = False) -> bo
     return status is S.CANCELED and entry.status in ("voided", "skipped")
 
 
-# --- routing ---------------------------------------------------------------------------------------------------
+# --- handing over (amazon side: Amazon and the state store only) ----------------------------------------------
 
 
-def route(ctx: JobContext, binder: Binder, order: model.Order) -> mapping.ActionKind:
-    """Decide what Sage needs for ``order`` (:func:`mapping.order_action` on what Sage holds) and queue it:
-    ``write_order`` / ``void_order`` on the sage500 queue, or record a skip or a report."""
+def hand_over(ctx: JobContext, binder: Binder, order: model.Order) -> str | None:
+    """Queue ``apply_order`` with the canonical ``order``: the sage500 side reads Sage and decides. Returns what
+    is expected of Sage — for an order the journal does not place in Sage, the action :func:`mapping.order_action`
+    takes on a new order (a write is noted 'writing' in the journal); 'apply' when Sage holds the order and its
+    state decides — or None when an ``apply_order`` of the order is pending already."""
     oid = order.amazon_order_id
-    with sage_outage(ctx):
-        state = binder.sage_state(oid)
-    action = mapping.order_action(order, ctx.settings.orders, state)
-    store = ctx.store
-    log.info("order.routed", amazon_order_id=oid, status=order.status.value, action=action.kind.value,
-             reason=action.reason)
-    if action.kind in WRITES:
-        store.journal_set(oid, "writing", only_from={None, "received", "skipped", "failed", "writing"})
-        ctx.enqueue("write_order", key=write_key(oid), order=order.model_dump(mode="json"))
-    elif action.kind is A.VOID:
-        ctx.enqueue("void_order", key=void_key(oid), amazon_order_id=oid)
-    elif action.kind is A.RELEASE_HOLD:
-        ctx.enqueue("release_hold", key=f"release_hold:{oid}", amazon_order_id=oid)
-    elif action.kind is A.REPORT:
-        store.audit("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
-        log.warning("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
-    elif state is None and store.journal_set(oid, "skipped", only_from={None, "received", "failed"}):
-        store.audit("order.skipped", amazon_order_id=oid, status=order.status.value, reason=action.reason)
-    return action.kind
-
-
-def _queued_for_sage(kind: mapping.ActionKind) -> bool:
-    return kind in WRITES or kind in (A.VOID, A.RELEASE_HOLD)
+    if _in_sage(binder.journal(oid)):
+        expected = "apply"
+    else:
+        kind = mapping.order_action(order, ctx.settings.orders).kind
+        if kind in WRITES:
+            ctx.store.journal_set(oid, "writing", only_from={None, "received", "skipped", "failed", "writing"})
+        expected = kind.value
+    if not ctx.enqueue("apply_order", key=apply_key(oid), order=order.model_dump(mode="json")):
+        return None
+    log.info("order.handed_over", amazon_order_id=oid, status=order.status.value, expected=expected)
+    return expected
 
 
 # --- import_order ----------------------------------------------------------------------------------------------
@@ -132,10 +125,11 @@ def _queued_for_sage(kind: mapping.ActionKind) -> bool:
 
 @job("import_order", queue="amazon")
 def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = None, read: bool = False) -> str:
-    """Bring one notified order into line with Amazon. ``status``: what the notification said; ``read``: read
-    the order even under backlog (the window hands over an order it cannot route itself)."""
+    """Bring one notified order into line with Amazon: read it and hand it over to Sage. ``status``: what the
+    notification said; ``read``: read the order even under backlog (the window hands over an order it cannot
+    read itself). Returns 'settled', 'window', or what :func:`hand_over` expects of Sage."""
     oid = amazon_order_id
-    binder = Binder(ctx.store, connections.sage(ctx))
+    binder = Binder(ctx.store)
     if status is not None and settled(binder.journal(oid), S(status), holds=_holds(ctx)):
         log.info("order.settled", amazon_order_id=oid, status=status, journal=binder.journal(oid).status)
         return "settled"
@@ -149,7 +143,14 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     with journal_failures(ctx, oid):
         with connections.token_refusal_retried(ctx):
             order = connections.amazon(ctx).orders.get_order(oid)
-        return route(ctx, binder, order).value
+    if binder.applied(oid) >= order.last_update_date:
+        log.info("order.settled", amazon_order_id=oid, status=order.status.value, applied=True)
+        return "settled"
+    expected = hand_over(ctx, binder, order)
+    if expected is None:
+        raise errors.RecordLocked(f"order {oid}: {apply_key(oid)} was queued meanwhile; importing after it",
+                                  record=oid)
+    return expected
 
 
 def _holds(ctx: JobContext) -> bool:
@@ -172,11 +173,11 @@ def _search_lag(ctx: JobContext) -> float:
 
 @job("sync_window", queue="amazon")
 def sync_window(ctx: JobContext) -> dict[str, int]:
-    """Read every order updated since the cursor (minus the overlap) and route what is not settled."""
+    """Read every order updated since the cursor (minus the overlap) and hand over what is not settled."""
     store, settings = ctx.store, ctx.settings
     cursor = store.cursor(CURSOR, initial=model.utcnow() - FIRST_WINDOW,
                           overlap=timedelta(minutes=settings.orders.sync_overlap_minutes))
-    binder = Binder(store, connections.sage(ctx))
+    binder = Binder(store)
     counts = {"read": 0, "queued": 0, "held": 0}
     end: datetime | None = None
     hold: datetime | None = None
@@ -186,14 +187,14 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
         end = end or page.last_updated_before
         for problem in page.rejected:  # untranslatable: its own import job makes the dead letter
             if problem.record:
-                _hand_over(ctx, problem.record, None)
+                _import_alone(ctx, problem.record)
             else:
                 log.error("orders.window_unreadable", error=str(problem))
         for order in page.orders:
             counts["read"] += 1
             outcome = _sync_one(ctx, binder, order)
             if outcome != "settled":
-                counts["queued" if outcome == "queued" else "held"] += 1
+                counts[outcome] += 1
                 hold = order.last_update_date if hold is None else min(hold, order.last_update_date)
     if end is not None:
         cursor.commit(hold if hold is not None else end)
@@ -203,53 +204,105 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
 
 
 def _sync_one(ctx: JobContext, binder: Binder, order: model.Order) -> str:
-    """'settled' (nothing left to do), 'queued' (a write or void was queued) or 'held' (one is in flight)."""
+    """'settled' (the journal answers for it, or Sage has applied this state of it), 'queued' (handed over now)
+    or 'held' (an ``apply_order`` of it is pending): the cursor waits at the last two until Sage has committed."""
     oid = order.amazon_order_id
-    entry = binder.journal(oid)
-    if settled(entry, order.status, holds=_holds(ctx)):
+    if settled(binder.journal(oid), order.status, holds=_holds(ctx)):
         return "settled"
-    if entry is not None and entry.status == "failed" and entry.updated_at >= order.last_update_date:
-        return "settled"  # its dead letter is the repair path until Amazon changes the order
+    if binder.applied(oid) >= order.last_update_date:
+        return "settled"  # applied, or refused: then its dead letter is the repair path until Amazon changes it
     if binder.in_flight(oid):
         return "held"
-    try:
-        kind = route(ctx, binder, order)
-    except errors.Permanent:
-        _hand_over(ctx, oid, order.status.value)
-        return "settled"
-    return "queued" if _queued_for_sage(kind) else "settled"
+    return "queued" if hand_over(ctx, binder, order) is not None else "held"
 
 
-def _hand_over(ctx: JobContext, oid: str, status: str | None) -> None:
-    ctx.enqueue("import_order", key=import_key(oid, status or "unreadable"), amazon_order_id=oid, status=status,
-                read=True)
+def _import_alone(ctx: JobContext, oid: str) -> None:
+    ctx.enqueue("import_order", key=import_key(oid, "unreadable"), amazon_order_id=oid, read=True)
 
 
-# --- write_order -----------------------------------------------------------------------------------------------
+# --- apply_order (sage500 side) --------------------------------------------------------------------------------
 
 
-@job("write_order", queue="sage500")
-def write_order(ctx: JobContext, order: dict) -> dict:
-    """Write the canonical ``order`` to Sage once; journal 'written' with its SOKey and TranNo."""
+@job("apply_order", queue="sage500")
+def apply_order(ctx: JobContext, order: dict) -> dict:
+    """Bring Sage in line with the canonical ``order`` as Amazon reported it: read what Sage holds, decide with
+    :func:`mapping.order_action`, then write the order (open, on hold, or shipped from the FBA warehouse), release
+    its hold, void it, or record a report or a skip. Returns the action and the Sage order (SOKey, TranNo,
+    created: whether this run created it)."""
     oid = str(order.get("amazon_order_id", "?"))
-    gateway = connections.sage(ctx)
-    with journal_failures(ctx, oid), sage_outage(ctx):
+    with journal_failures(ctx, oid):
         try:
             canonical = model.parse(model.Order, order, record=oid)
         except model.InvalidRecord as exc:
             raise errors.InvalidData(f"{exc}; the queued order cannot be read: replay import_order for {oid}",
                                      record=oid) from None
-        items, known = enrich(gateway, canonical, ctx.settings.mapping)
-        staged = staged_order(canonical, ctx.settings, items, known_item_ids=known)
-        written = gateway.create_sales_order(staged)
-        if os.environ.get(CRASH_AFTER_SAGE_COMMIT) == "1":
-            os._exit(137)  # test hook: the worker dies after Sage committed and before the job is acknowledged
-        Binder(ctx.store, gateway).bind(written)
+    try:
+        with journal_failures(ctx, oid), sage_outage(ctx):
+            binder = Binder(ctx.store, connections.sage(ctx))
+            result = _apply(ctx, binder, canonical)
+    except errors.Permanent:
+        Binder(ctx.store).mark_applied(oid, canonical.last_update_date)  # its dead letter answers for this state
+        raise
+    binder.mark_applied(oid, canonical.last_update_date)
+    return result
+
+
+def _apply(ctx: JobContext, binder: Binder, order: model.Order) -> dict:
+    oid, store = order.amazon_order_id, ctx.store
+    existing = binder.to_internal(oid)
+    state = None if existing is None else state_of(existing)
+    action = mapping.order_action(order, ctx.settings.orders, state)
+    log.info("order.decided", amazon_order_id=oid, status=order.status.value, action=action.kind.value,
+             reason=action.reason)
+    result = {"action": action.kind.value, "SOKey": existing.SOKey if existing else None,
+              "TranNo": existing.TranNo if existing else None, "created": False}
+    if action.kind in WRITES:
+        written = write(ctx, binder, order)
+        result.update(SOKey=written.SOKey, TranNo=written.TranNo, created=written.created)
+    elif action.kind is A.VOID:
+        void(ctx, binder, oid)
+    elif action.kind is A.RELEASE_HOLD:
+        release_hold(ctx, binder, oid)
+    elif action.kind is A.REPORT:
+        store.audit("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
+        log.warning("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
+    elif state is None:
+        if store.journal_set(oid, "skipped", only_from={None, "received", "writing", "failed"}):
+            store.audit("order.skipped", amazon_order_id=oid, status=order.status.value, reason=action.reason)
+    elif state.status != "canceled" and not _in_sage(binder.journal(oid)):  # written by a run whose reply was lost
+        _written(ctx, binder, WrittenOrder(oid, existing.SOKey, existing.TranNo, existing.TranID, created=False),
+                 notes=0)
+    return result
+
+
+def _in_sage(entry: JournalEntry | None) -> bool:
+    """Does the journal place the order in Sage (written, shipped, confirmed, or voided there)?"""
+    return entry is not None and entry.status in (*IN_SAGE, "voided")
+
+
+# --- the changes in Sage ---------------------------------------------------------------------------------------
+
+
+def write(ctx: JobContext, binder: Binder, order: model.Order) -> WrittenOrder:
+    """Content Enricher (Sage items) → Message Translator (staging rows) → the gateway's one transaction, which
+    returns the existing order when a run whose reply was lost had written it; journal 'written'."""
+    gateway = binder.gateway
+    items, known = enrich(gateway, order, ctx.settings.mapping)
+    staged = staged_order(order, ctx.settings, items, known_item_ids=known)
+    written = gateway.create_sales_order(staged)
+    if os.environ.get(CRASH_AFTER_SAGE_COMMIT) == "1":
+        os._exit(137)  # test hook: the worker dies after Sage committed and before the job is acknowledged
+    _written(ctx, binder, written, notes=len(staged.notes))
+    return written
+
+
+def _written(ctx: JobContext, binder: Binder, written: WrittenOrder, *, notes: int) -> None:
+    oid = written.AmazonOrderId
+    binder.bind(written)
     ctx.store.audit("order.written", amazon_order_id=oid, so_key=written.SOKey, tran_no=written.TranNo,
-                    created=written.created, notes=len(staged.notes))
+                    created=written.created, notes=notes)
     log.info("order.written", amazon_order_id=oid, so_key=written.SOKey, tran_no=written.TranNo,
-             created=written.created, notes=len(staged.notes))
-    return {"SOKey": written.SOKey, "TranNo": written.TranNo, "created": written.created}
+             created=written.created, notes=notes)
 
 
 def enrich(gateway: Sage500Gateway, order: model.Order,
@@ -269,41 +322,28 @@ def enrich(gateway: Sage500Gateway, order: model.Order,
     return {r.ItemID: ItemInfo(r.ItemID, r.ShortDesc, r.UnitMeasID or "") for r in records.values()}, known
 
 
-# --- void_order ------------------------------------------------------------------------------------------------
-
-
-@job("void_order", queue="sage500")
-def void_order(ctx: JobContext, amazon_order_id: str) -> str:
-    """Void the Sage order of an order Amazon cancelled, unless any of it has shipped."""
-    oid = amazon_order_id
-    binder = Binder(ctx.store, connections.sage(ctx))
-    with journal_failures(ctx, oid), sage_outage(ctx):
-        outcome = binder.gateway.void_sales_order(oid)
-        if outcome == "shipped":
-            raise errors.ConflictAfterShipment(
-                f"order {oid} was cancelled on Amazon after the Sage warehouse shipped or picked some of it; Sage "
-                f"cannot void it: stop the parcel or refund the buyer in Seller Central, record a return in Sage, "
-                f"then discard this dead letter", record=oid)
+def void(ctx: JobContext, binder: Binder, amazon_order_id: str) -> str:
+    """Void the Sage order of an order Amazon cancelled, unless any of it has shipped meanwhile."""
+    oid, store = amazon_order_id, ctx.store
+    outcome = binder.gateway.void_sales_order(oid)
+    if outcome == "shipped":
+        raise errors.ConflictAfterShipment(
+            f"order {oid} was cancelled on Amazon after the Sage warehouse shipped or picked some of it; Sage "
+            f"cannot void it: stop the parcel or refund the buyer in Seller Central, record a return in Sage, "
+            f"then discard this dead letter", record=oid)
     if outcome == "not_found":
-        if ctx.store.job_key_get(write_key(oid)) is not None:
-            raise errors.RecordLocked(f"order {oid} is being written; voiding it after the write", record=oid)
-        ctx.store.journal_set(oid, "skipped", only_from={None, "received", "writing", "skipped", "failed"})
-        ctx.store.audit("order.skipped", amazon_order_id=oid, reason="cancelled before it reached Sage")
+        if store.journal_set(oid, "skipped", only_from={None, "received", "writing", "skipped", "failed"}):
+            store.audit("order.skipped", amazon_order_id=oid, reason="cancelled before it reached Sage")
         return outcome
-    ctx.store.journal_set(oid, "voided")
-    ctx.store.audit("order.voided", amazon_order_id=oid, outcome=outcome)
+    store.journal_set(oid, "voided")
+    store.audit("order.voided", amazon_order_id=oid, outcome=outcome)
     log.info("order.voided", amazon_order_id=oid, outcome=outcome)
     return outcome
 
 
-# --- release_hold ----------------------------------------------------------------------------------------------
-
-
-@job("release_hold", queue="sage500")
-def release_hold(ctx: JobContext, amazon_order_id: str) -> bool:
+def release_hold(ctx: JobContext, binder: Binder, amazon_order_id: str) -> bool:
     """Lift the hold of an order written while Amazon said Pending, now that Amazon has taken payment."""
-    with sage_outage(ctx):
-        released = connections.sage(ctx).release_hold(amazon_order_id)
+    released = binder.gateway.release_hold(amazon_order_id)
     ctx.store.audit("order.released", amazon_order_id=amazon_order_id, released=released)
     log.info("order.released", amazon_order_id=amazon_order_id, released=released)
     return released
