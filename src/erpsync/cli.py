@@ -13,6 +13,7 @@ from erpsync import config as config_mod
 from erpsync.commands import dlq, orders, sage500, sandbox
 from erpsync.commands.check import check
 from erpsync.commands.demo import demo
+from erpsync.commands.web import web
 from erpsync.commands.worker import worker
 from erpsync.errors import ConfigError
 
@@ -24,6 +25,7 @@ app.add_typer(sandbox.app, name="sandbox", help="The SP-API simulator.")
 app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translation, sync.")
 app.command()(check)
 app.command()(worker)
+app.command()(web)
 app.command()(demo)
 
 console = Console()

@@ -4,6 +4,13 @@ NotificationId dedupe, and the health and metrics endpoints."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -94,3 +101,41 @@ def test_health_and_metrics(pipeline, web, envelope):
     assert 'erpsync_webhook_notifications_total{outcome="unauthorized"} 1.0' in text
     assert 'erpsync_queue_messages{queue="amazon",state="queued"} 1.0' in text
     assert "erpsync_jobs_pending 1.0" in text and "erpsync_dead_letters_open 0.0" in text
+
+
+def test_erpsync_web_serves_the_app_from_the_web_section(pipeline, envelope):
+    with socket.socket() as probe:  # a free port for [web] port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pipeline.configure("web", host="0.0.0.0", port=port)  # --host overrides the section's host
+    erpsync = str(Path(sys.executable).parent / "erpsync")
+    server = subprocess.Popen([erpsync, "web", "--host", "127.0.0.1", "--config", str(pipeline.config_path)],
+                              cwd=pipeline.base, env=dict(os.environ), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, server.communicate(timeout=5)[0]
+                time.sleep(0.1)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        order_id = envelope["Payload"]["OrderChangeNotification"]["AmazonOrderId"]
+        headers = {"X-Erpsync-Token": WEBHOOK_TOKEN}
+        assert httpx.post(f"{url}/notifications", content=json.dumps(envelope), headers={"X-Erpsync-Token": "no"},
+                          timeout=10).status_code == 401
+        response = httpx.post(f"{url}/notifications", content=json.dumps(envelope), headers=headers, timeout=10)
+        assert response.status_code == 202 and response.json()["outcome"] == "queued"
+        # the server process shares this installation's state store and queues
+        [pending] = pipeline.runtime.store.job_keys_pending()
+        assert pending.job == "import_order" and order_id in pending.key
+        assert pipeline.runtime.pending()["amazon"]["queued"] == 1
+        assert 'erpsync_webhook_notifications_total{outcome="queued"} 1.0' in httpx.get(f"{url}/metrics").text
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, output
+    assert f"erpsync web on {url}" in output and "web stopped" in output
