@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -96,9 +97,21 @@ class OrderSettings(Section):
     afn: Literal["skip", "shipped"] = "skip"  # FBA orders: ignore, or write as already shipped from fba_warehouse
     sync_overlap_minutes: int = 10
     sync_interval_seconds: int = 300
+    # where the very first sync_window starts: hours back from its run, or a timezone-aware ISO timestamp
+    sync_start: float | datetime = 24.0
     backlog_threshold: int = 20  # above this many queued order reads, switch to searchOrders pages
     shipment_scan_seconds: int = 120
     total_tolerance: Decimal = Field(default=Decimal("0.00"), ge=0)  # |Sage total - Amazon total| allowed
+
+    @field_validator("sync_start")
+    @classmethod
+    def _start_known(cls, value: float | datetime) -> float | datetime:
+        if isinstance(value, datetime) and value.utcoffset() is None:
+            raise ValueError(f"sync_start {value.isoformat()} has no timezone; write it in UTC with a Z "
+                             f"(e.g. \"2026-03-01T00:00:00Z\") or give the hours back as a number")
+        if not isinstance(value, datetime) and value < 0:
+            raise ValueError(f"sync_start {value} hours back: give a number of hours >= 0 or an ISO timestamp")
+        return value
 
 
 class SkuRule(Section):
@@ -294,6 +307,9 @@ company_id = "SOA"
 pending = "skip"     # Pending orders: "skip" until Unshipped, or "hold" to write them on hold
 afn = "skip"         # FBA orders: "skip", or "shipped" to write them as shipped from the FBA warehouse
 sync_overlap_minutes = 10
+# where the very first sync window reads from: hours back (default 24), or a timestamp such as
+# sync_start = "2026-03-01T00:00:00Z" to import every order updated since a go-live date
+sync_start = 24
 total_tolerance = "0.00"   # the Sage order total must equal Amazon's to the cent; raise only with reason
 
 [mapping]

@@ -4,14 +4,17 @@ orders and the polling safety net (sync_window and its cursor) too."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import httpx
 import pycountry
+import pytest
 from sqlalchemy import select
 
-from erpsync.flows.orders import CURSOR
+from erpsync import config
+from erpsync.config import ConfigError, OrderSettings
+from erpsync.flows.orders import CURSOR, first_start
 from erpsync.runtime import store as store_schema
 from erpsync.sage500 import schema as s
 from erpsync.sage500 import warehouse
@@ -217,3 +220,36 @@ def test_sync_window_catches_missed_notifications_and_moves_its_cursor_only_past
     moved = store.cursor(CURSOR, initial=world.now()).last_value
     assert moved > cursor.last_value and moved >= world.now() - timedelta(minutes=3)
     assert [pipeline.sage_rows(o) for o in ids] == [(1, 1)] * 3
+
+
+def test_the_first_sync_window_starts_at_orders_sync_start(pipeline):
+    world, runtime, store = pipeline.sandbox.world, pipeline.runtime, pipeline.runtime.store
+    ids = pipeline.generate(2, seed=12)
+    updated = min(datetime.fromisoformat(pipeline.amazon_order(o)["lastUpdatedTime"]) for o in ids)
+    world.advance(180)
+
+    def first_window(start: datetime) -> dict:
+        with store.engine.begin() as conn:  # a fresh installation: the window has no position yet
+            conn.execute(store_schema.cursors.delete().where(store_schema.cursors.c.name == CURSOR))
+        pipeline.configure("orders", sync_start=start.isoformat())
+        return runtime.run("sync_window").value
+
+    assert first_window(updated + timedelta(seconds=1)) == {"read": 0, "queued": 0, "held": 0}
+    assert first_window(updated - timedelta(seconds=1)) == {"read": 2, "queued": 2, "held": 0}
+
+
+def test_orders_sync_start_is_hours_back_or_a_timestamp_with_a_zone(tmp_path):
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    assert first_start(OrderSettings(), now) == now - timedelta(hours=24)  # the default
+    assert first_start(OrderSettings(sync_start=1.5), now) == now - timedelta(minutes=90)
+    file = tmp_path / "erpsync.toml"
+    for value, start in (("6", now - timedelta(hours=6)),
+                         ('"2026-03-01T00:00:00Z"', datetime(2026, 3, 1, tzinfo=timezone.utc)),
+                         ("2026-03-01T01:00:00+01:00", datetime(2026, 3, 1, tzinfo=timezone.utc))):  # TOML date
+        file.write_text(f"[orders]\nsync_start = {value}\n")
+        assert first_start(config.load(file).orders, now) == start
+    for value, message in (('"2026-03-01T00:00:00"', "has no timezone"), ("-1", "hours >= 0")):
+        file.write_text(f"[orders]\nsync_start = {value}\n")
+        with pytest.raises(ConfigError, match=message):
+            config.load(file)
+    assert "sync_start = 24" in config.TEMPLATE

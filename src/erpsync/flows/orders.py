@@ -27,11 +27,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from erpsync import errors, logs, mapping, model
-from erpsync.config import MappingSettings
+from erpsync.config import MappingSettings, OrderSettings
 from erpsync.flows import connections
 from erpsync.flows.binder import Binder, apply_key, state_of
 from erpsync.flows.intake import import_key
@@ -47,7 +47,6 @@ log = logs.get(__name__)
 
 SYNC_KEY = "sync_window"
 CURSOR = "orders.last_updated"
-FIRST_WINDOW = timedelta(days=1)  # how far back the very first sync_window reads
 SEARCH_LAG = timedelta(minutes=2, seconds=5)  # searchOrders sees nothing updated in the last two minutes
 CRASH_AFTER_SAGE_COMMIT = "ERPSYNC_TEST_CRASH_AFTER_SAGE_COMMIT"  # kill test: die between commit and ack
 
@@ -175,7 +174,7 @@ def _search_lag(ctx: JobContext) -> float:
 def sync_window(ctx: JobContext) -> dict[str, int]:
     """Read every order updated since the cursor (minus the overlap) and hand over what is not settled."""
     store, settings = ctx.store, ctx.settings
-    cursor = store.cursor(CURSOR, initial=model.utcnow() - FIRST_WINDOW,
+    cursor = store.cursor(CURSOR, initial=first_start(settings.orders, model.utcnow()),
                           overlap=timedelta(minutes=settings.orders.sync_overlap_minutes))
     binder = Binder(store)
     counts = {"read": 0, "queued": 0, "held": 0}
@@ -201,6 +200,12 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
     log.info("orders.window", start=cursor.start_value.isoformat(), end=end.isoformat() if end else None,
              hold=hold.isoformat() if hold else None, **counts)
     return counts
+
+
+def first_start(settings: OrderSettings, now: datetime) -> datetime:
+    """Where the very first window reads from: ``orders.sync_start``, a timestamp or hours back from ``now``."""
+    start = settings.sync_start
+    return start.astimezone(timezone.utc) if isinstance(start, datetime) else now - timedelta(hours=start)
 
 
 def _sync_one(ctx: JobContext, binder: Binder, order: model.Order) -> str:
