@@ -5,14 +5,15 @@
 Runs the demo's cycle (``erpsync.commands.demo.run_demo``) with erpsync's own rate limiter off
 (``amazon.rate_limit.enabled = false``) and the sandbox time-scaled 500 times, so that its usage plans do not bind
 (getOrder 250/s, confirmShipment 1000/s) while its LWA tokens still live 7 real seconds (at 10 000 times they live
-0.36 s and expire in flight: 403, which the client treats as a refusal, i.e. dead letters). The
-sandbox places N orders and posts ORDER_CHANGE webhooks to erpsync's web app; huey workers (SqliteHuey, 3 threads per
-queue) import them (getOrder, or searchOrders pages under backlog) and write them to the replica; the replica's
-warehouse ships them; scan_shipments and confirm_shipment confirm every package on the sandbox. Printed: orders per
-second into Sage (placed -> settled in Sage) and through fulfilment (first shipment -> every package confirmed;
-this includes the warehouse picking and committing each shipment in the replica, one order after the other, while
-erpsync scans and confirms alongside), with the whole run's time. On a shared 2-core machine the figures move with
-the load. Everything is in-process on 127.0.0.1 and stops by itself.
+0.36 s and often expire in flight: Amazon answers 403 Unauthorized, the client takes a new token and sends the call
+once more, so higher scales work too). The sandbox places N orders and posts ORDER_CHANGE webhooks to erpsync's web
+app; huey workers (SqliteHuey, 3 threads per queue) import them (getOrder, or searchOrders pages under backlog) and
+hand them to apply_order, which writes them to the replica; the replica's warehouse ships them; scan_shipments and
+confirm_shipment confirm every package on the sandbox. Printed: orders per second into Sage (placed -> settled in
+Sage) and through fulfilment (first shipment -> every package confirmed; this includes the warehouse picking and
+committing each shipment in the replica, one order after the other, while erpsync scans and confirms alongside),
+with the whole run's time. On a shared 2-core machine the figures move with the load. Everything is in-process on
+127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from erpsync import errors
 from erpsync.amazon.client import AmazonClient
 from erpsync.sage500.gateway import Sage500Gateway
 
@@ -41,19 +38,6 @@ def _get(ctx: JobContext, name: str, make):
 
 def amazon(ctx: JobContext) -> AmazonClient:
     return _get(ctx, "amazon", AmazonClient)
-
-
-@contextmanager
-def token_refusal_retried(ctx: JobContext) -> Iterator[None]:
-    """Amazon refusing the access token (401/403) on a job's first two runs is retried: the token may have expired
-    in flight (the client has dropped it; the retry fetches a new one). A third refusal is a real one."""
-    try:
-        yield
-    except errors.AmazonRejected as exc:
-        if exc.status in (401, 403) and ctx.attempt <= 2:
-            raise errors.AmazonUnavailable(f"{exc}; retrying with a new access token", retry_after=0,
-                                           record=exc.record) from exc
-        raise
 
 
 def sage(ctx: JobContext) -> Sage500Gateway:

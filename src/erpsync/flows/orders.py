@@ -140,8 +140,7 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
         log.info("order.left_to_window", amazon_order_id=oid, window_queued=queued)
         return "window"
     with journal_failures(ctx, oid):
-        with connections.token_refusal_retried(ctx):
-            order = connections.amazon(ctx).orders.get_order(oid)
+        order = connections.amazon(ctx).orders.get_order(oid)
     if binder.applied(oid) >= order.last_update_date:
         log.info("order.settled", amazon_order_id=oid, status=order.status.value, applied=True)
         return "settled"
@@ -180,8 +179,7 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
     counts = {"read": 0, "queued": 0, "held": 0}
     end: datetime | None = None
     hold: datetime | None = None
-    with connections.token_refusal_retried(ctx):
-        pages = list(connections.amazon(ctx).orders.search_orders(last_updated_after=cursor.start_value))
+    pages = list(connections.amazon(ctx).orders.search_orders(last_updated_after=cursor.start_value))
     for page in pages:
         end = end or page.last_updated_before
         for problem in page.rejected:  # untranslatable: its own import job makes the dead letter

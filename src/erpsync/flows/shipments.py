@@ -139,8 +139,7 @@ def confirm_shipment(ctx: JobContext, amazon_order_id: str, marketplace_id: str 
     shipped = datetime.fromisoformat(ship_date)
     client = connections.amazon(ctx)
     try:
-        with connections.token_refusal_retried(ctx):
-            client.orders.confirm_shipment(oid, marketplace_id, parcel, shipped)
+        client.orders.confirm_shipment(oid, marketplace_id, parcel, shipped)
     except errors.AmazonRejected as exc:
         if not _shipped_on_amazon(client, oid, parcel):
             raise errors.AmazonRejected(
