@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from erpsync import config
+from erpsync.amazon import translate
 from erpsync.config import ConfigError, OrderSettings
 from erpsync.flows.orders import CURSOR, first_start
 from erpsync.runtime import store as store_schema
@@ -253,3 +254,19 @@ def test_orders_sync_start_is_hours_back_or_a_timestamp_with_a_zone(tmp_path):
         with pytest.raises(ConfigError, match=message):
             config.load(file)
     assert "sync_start = 24" in config.TEMPLATE
+
+
+def test_a_stale_state_handed_over_after_a_newer_one_is_not_applied(pipeline):
+    """An import that read the order before the buyer cancelled it hands over late, after the cancellation was
+    applied: Sage must not get the order from the stale copy."""
+    [oid] = pipeline.generate(1, seed=6)
+    stale = translate.order_from_api(pipeline.amazon_order(oid)).model_dump(mode="json")
+    pipeline.sandbox.world.advance(5)
+    pipeline.control("POST", f"orders/{oid}/cancel", json={"reason": "Buyer canceled"})
+    assert pipeline.runtime.run("import_order", {"amazon_order_id": oid}).status == "done"
+    with pipeline.workers(queues=("sage500",)):
+        pipeline.wait_journal([oid], "skipped")
+        assert pipeline.runtime.drain(10)
+    late = pipeline.runtime.run("apply_order", {"order": stale})
+    assert (late.status, late.value["action"]) == ("done", "stale")
+    assert pipeline.sage_rows(oid) == (0, 0) and pipeline.journal(oid) == "skipped"

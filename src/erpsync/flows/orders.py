@@ -239,6 +239,11 @@ def apply_order(ctx: JobContext, order: dict) -> dict:
         except model.InvalidRecord as exc:
             raise errors.InvalidData(f"{exc}; the queued order cannot be read: replay import_order for {oid}",
                                      record=oid) from None
+    applied = Binder(ctx.store).applied(oid)
+    if applied > canonical.last_update_date:  # read before a newer state that Sage has applied since: superseded
+        log.info("order.stale", amazon_order_id=oid, state=canonical.last_update_date.isoformat(),
+                 applied=applied.isoformat())
+        return {"action": "stale", "SOKey": None, "TranNo": None, "created": False}
     try:
         with journal_failures(ctx, oid), sage_outage(ctx):
             binder = Binder(ctx.store, connections.sage(ctx))
