@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from erpsync import config
 from erpsync.cli import app
+from erpsync.commands import worker as worker_command
 from erpsync.runtime.jobs import Runtime
 
 ERPSYNC = Path(sys.executable).parent / "erpsync"
@@ -125,6 +127,32 @@ def test_worker_runs_jobs_until_interrupted(workdir):
     assert proc.returncode == 0, errs
     assert "jobs:" in out and "test.flaky" in out and "worker stopped" in out
     rt.close()
+
+
+def test_ctrl_c_while_the_worker_starts_still_stops_every_consumer_thread(workdir, monkeypatch):
+    """Ctrl-C that lands before the worker's wait loop (here: while it announces itself) must not leave consumer
+    threads running behind a finished main thread — the process would never exit."""
+    (workdir / "erpsync.toml").write_text(TOML)
+    announce = worker_command.console.print
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        announce(*args, **kwargs)
+
+    monkeypatch.setattr(worker_command.console, "print", interrupted)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    before = set(threading.enumerate())
+    try:
+        result = invoke("worker", "--queue", "all", "--workers", "1", "--no-schedule")
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    assert result.exit_code == 0, result.output
+    assert "worker stopped" in result.output
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(threading.enumerate()) - before
 
 
 def test_worker_refuses_an_unknown_queue(workdir):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Optional
 
@@ -32,6 +31,7 @@ def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(Q
            ) -> None:
     """Run queue workers until Ctrl-C. An on-premises agent next to SQL Server runs --queue sage500."""
     logs.configure()
+    stop = jobs.stop_on_signals()
     queues = QUEUES if queue == "all" else (queue,)
     try:
         if queue != "all" and queue not in QUEUES:
@@ -44,16 +44,15 @@ def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(Q
         raise typer.Exit(2)
     consumers = runtime.start_consumer(queues, workers=workers)
     scheduler = Scheduler(runtime).start() if schedule else None
-    stop_sqs = threading.Event()
     if settings.amazon.notifications.sqs_queue_url and "amazon" in queues:
-        intake.consume_sqs(runtime, stop_sqs)
+        intake.consume_sqs(runtime, stop)
     console.print(f"worker running queues {', '.join(queues)} with {workers or settings.queue.workers} "
                   f"thread(s) each; jobs: {', '.join(sorted(registered())) or 'none'} "
                   f"(from {', '.join(modules) or 'no modules yet'}); Ctrl-C stops", highlight=False, soft_wrap=True)
     try:
-        consumers.run_until_interrupted()
+        consumers.run_until(stop)
     finally:
-        stop_sqs.set()
+        stop.set()  # the SQS consumer too
         if scheduler is not None:
             scheduler.stop()
         runtime.close()

@@ -117,6 +117,19 @@ class _Consumer(Consumer):
         """The embedding process (CLI worker, demo, tests) owns its signals; several consumers share it."""
 
 
+def stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C (SIGINT) or SIGTERM instead of an exception, so a signal that arrives while a worker
+    is still starting (or stopping) cannot leave its consumer threads running behind a dead main thread."""
+    stop = threading.Event()
+
+    def _set(_signum, _frame) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _set)
+    signal.signal(signal.SIGTERM, _set)
+    return stop
+
+
 class Consumers:
     """Running huey consumers (thread workers) for some queues. ``stop()`` lets running jobs finish."""
 
@@ -129,19 +142,12 @@ class Consumers:
         for consumer in self.consumers.values():
             consumer.huey.storage.close()
 
-    def run_until_interrupted(self) -> None:
-        """Block until Ctrl-C or SIGTERM, then stop gracefully."""
-        def _terminate(_signum, _frame):
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, _terminate)
+    def run_until(self, stop: threading.Event) -> None:
+        """Block until ``stop`` is set (see :func:`stop_on_signals`), then stop gracefully."""
         try:
-            while True:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+            while not stop.wait(0.5):
+                pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
             self.stop()
 
     def __enter__(self) -> Consumers:
