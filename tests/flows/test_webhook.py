@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from erpsync.amazon.notifications import parse_notification
+from erpsync.flows import intake
 from erpsync.web.app import start as start_web
 
 WEBHOOK_TOKEN = "test-webhook-token"  # ERPSYNC_WEBHOOK_TOKEN as the make_pipeline fixture sets it
@@ -139,3 +141,23 @@ def test_erpsync_web_serves_the_app_from_the_web_section(pipeline, envelope):
         output = server.communicate(timeout=30)[0]
     assert server.returncode == 0, output
     assert f"erpsync web on {url}" in output and "web stopped" in output
+
+
+def test_a_notification_whose_job_could_not_be_queued_counts_when_delivered_again(pipeline, envelope, monkeypatch):
+    """The inbox must not swallow a notification whose import was never queued (the queue was down): the
+    redelivery (SQS keeps the message, Amazon retries the webhook) is taken as new."""
+    change = parse_notification(json.dumps(envelope))
+    runtime = pipeline.runtime
+    enqueue = runtime.enqueue
+
+    def queue_down(*args, **kwargs):
+        raise ConnectionError("queue backend unreachable")
+
+    monkeypatch.setattr(runtime, "enqueue", queue_down)
+    with pytest.raises(ConnectionError):
+        intake.receive(runtime, change, source="sqs")
+    monkeypatch.setattr(runtime, "enqueue", enqueue)
+    assert intake.receive(runtime, change, source="sqs") is True
+    [pending] = runtime.store.job_keys_pending()
+    assert pending.job == "import_order"
+    assert intake.receive(runtime, change, source="sqs") is False  # and from now on it is a duplicate

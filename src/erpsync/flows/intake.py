@@ -31,9 +31,13 @@ def receive(runtime: Host, change: OrderChange, *, source: str) -> bool:
         log.info("notification.duplicate", notification_id=change.notification_id, amazon_order_id=oid,
                  source=source)
         return False
-    store.journal_set(oid, "received", only_from={None})
     status = change.order_status.value
-    queued = runtime.enqueue("import_order", key=import_key(oid, status), amazon_order_id=oid, status=status)
+    try:
+        store.journal_set(oid, "received", only_from={None})
+        queued = runtime.enqueue("import_order", key=import_key(oid, status), amazon_order_id=oid, status=status)
+    except BaseException:
+        store.inbox_forget(change.notification_id)  # not queued: the redelivery (SQS, Amazon's webhook retry) counts
+        raise
     log.info("notification.received", notification_id=change.notification_id, amazon_order_id=oid,
              status=status, source=source, queued=queued)
     return True

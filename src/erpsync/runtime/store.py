@@ -289,6 +289,11 @@ class Store:
                 "amazon_order_id": amazon_order_id, "received_at": received_at or utcnow(),
                 "payload": redact(payload) if payload is not None else None})
 
+    def inbox_forget(self, notification_id: str) -> None:
+        """Take a notification out of the inbox again: its job could not be queued, so a redelivery must count."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(inbox).where(inbox.c.notification_id == notification_id))
+
     # order journal (binder: Amazon order id -> Sage sales order) -----------------------------------------------
 
     def journal_get(self, amazon_order_id: str) -> JournalEntry | None:
