@@ -46,14 +46,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-def load_settings(path: Optional[Path]) -> config_mod.Settings:
-    try:
-        return config_mod.load(path)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2)
-
-
 @app.command()
 def init(path: Optional[Path] = typer.Option(None, "--config", "-c", help="Where to write (default ./erpsync.toml)"),
          force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:

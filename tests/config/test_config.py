@@ -83,3 +83,14 @@ def test_logs_hold_neither_secrets_nor_buyer_data(monkeypatch):
     text = buffer.getvalue()
     for leaked in ("Jane Buyer", "jane@example.com", "IwEBIsecret", "access-token-value"):
         assert leaked not in text
+
+
+def test_commands_print_a_configuration_error_verbatim_and_exit_2(workdir):
+    from typer.testing import CliRunner
+
+    from erpsync.cli import app
+
+    (workdir / "erpsync.toml").write_text('[mapping]\nsku_aliases = { "[AMZ]-1" = 3 }\n')
+    result = CliRunner().invoke(app, ["dlq", "list"])
+    assert result.exit_code == 2
+    assert "configuration error" in result.stderr and "[AMZ]-1" in result.stderr  # not eaten as markup

@@ -10,11 +10,10 @@ from rich.console import Console
 
 from erpsync import config as config_mod
 from erpsync import logs
-from erpsync.errors import ConfigError
+from erpsync.commands import config_errors
 from erpsync.runtime.health import run_checks
 
 console = Console()
-err = Console(stderr=True)
 
 
 def check(config: Optional[Path] = typer.Option(None, "--config", "-c",
@@ -23,11 +22,8 @@ def check(config: Optional[Path] = typer.Option(None, "--config", "-c",
     """Check the config, the state store, the queue backend, the Sage 500 schema and the Amazon endpoint."""
     logs.configure()
     file = config_mod.config_path(config)
-    try:
+    with config_errors():
         settings = config_mod.load(config)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2)
     source = str(file) if file.exists() else f"{file} not found: built-in defaults"
     console.print(f"[green]ok[/green]    config       {source}")
     results = run_checks(settings)

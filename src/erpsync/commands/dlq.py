@@ -13,7 +13,8 @@ from rich.table import Table
 
 from erpsync import config as config_mod
 from erpsync import logs
-from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.commands import config_errors
+from erpsync.errors import ErpsyncError
 from erpsync.runtime import deadletter, jobs
 from erpsync.runtime.store import DeadLetter, Store
 
@@ -27,12 +28,9 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table."
 
 def _store(config: Optional[Path]) -> tuple[config_mod.Settings, Store]:
     logs.configure()
-    try:
+    with config_errors():
         settings = config_mod.load(config)
         return settings, Store.open(settings)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2)
 
 
 def _fail(exc: Exception) -> typer.Exit:

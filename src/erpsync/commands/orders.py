@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from erpsync import config as config_mod, errors, mapping, model
+from erpsync import config as config_mod
+from erpsync import errors, mapping, model
+from erpsync.commands import config_errors
 from erpsync.sage500.draft import StagedOrder
 from erpsync.sage500.translate import ItemInfo, resolve_skus, staged_order
 
@@ -76,11 +78,8 @@ def preview(
                                           help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)"),
 ) -> None:
     """Show the canonical order and the Sage staging rows an Amazon order would become, without writing."""
-    try:
+    with config_errors():
         settings = config_mod.load(config)
-    except errors.ConfigError as exc:
-        err.print(f"configuration error: {exc}", markup=False)
-        raise typer.Exit(2)
     try:
         payload = json.loads(file.read_text())
     except (OSError, ValueError) as exc:

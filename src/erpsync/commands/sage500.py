@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from erpsync import config as config_mod
-from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.commands import load_settings
+from erpsync.errors import ErpsyncError
 from erpsync.sage500 import replica
 from erpsync.sage500.engine import make_engine
 
@@ -26,14 +27,6 @@ ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: 
 UrlOption = typer.Option(None, "--url", help="Database URL of the replica (default: [sage500] url of the config)")
 
 
-def _settings(path: Optional[Path]) -> config_mod.Settings:
-    try:
-        return config_mod.load(path)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
 def _replica_url(settings: config_mod.Settings, url: Optional[str]) -> str:
     return settings.resolve_url(url or settings.sage500.url)
 
@@ -41,7 +34,7 @@ def _replica_url(settings: config_mod.Settings, url: Optional[str]) -> str:
 @replica_app.command("create")
 def create(config: Optional[Path] = ConfigOption, url: Optional[str] = UrlOption) -> None:
     """Create the replica's tables (those missing) and its surrogate-key counters."""
-    settings = _settings(config)
+    settings = load_settings(config)
     target = _replica_url(settings, url)
     engine = make_engine(target)
     try:
@@ -59,7 +52,7 @@ def seed(config: Optional[Path] = ConfigOption, url: Optional[str] = UrlOption,
          reset: bool = typer.Option(False, "--reset", help="Drop every Sage table first (destroys the replica).")
          ) -> None:
     """Create the replica if needed and seed a company (items, stock, prices, customers, GL accounts)."""
-    settings = _settings(config)
+    settings = load_settings(config)
     engine = make_engine(_replica_url(settings, url))
     tables = settings.sage500.tables
     try:

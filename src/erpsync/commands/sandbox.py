@@ -15,8 +15,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from erpsync import config as config_mod
-from erpsync.errors import ConfigError
+from erpsync.commands import load_settings
 
 app = typer.Typer(invoke_without_command=True, help="The SP-API simulator: serve it, or control a running one.")
 console = Console()
@@ -24,14 +23,6 @@ err = Console(stderr=True)
 
 UrlOption = typer.Option("http://127.0.0.1:8766", "--url", envvar="ERPSYNC_SANDBOX_URL",
                          help="A running sandbox (default $ERPSYNC_SANDBOX_URL or http://127.0.0.1:8766).")
-
-
-def _settings(path: Optional[Path]) -> config_mod.Settings:
-    try:
-        return config_mod.load(path)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2)
 
 
 @app.callback()
@@ -56,7 +47,7 @@ def serve(
     from erpsync.sandbox.notifications import SqsSink, WebhookSink
     from erpsync.sandbox.server import start
 
-    defaults = _settings(config).sandbox
+    defaults = load_settings(config).sandbox
     headers = {}
     for item in webhook_header:
         name, sep, value = item.partition(":")

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from erpsync import config as config_mod
 from erpsync import logs
-from erpsync.errors import ConfigError
+from erpsync.commands import config_errors
 from erpsync.runtime import jobs
 from erpsync.web.app import create_app
 
@@ -29,13 +29,10 @@ def web(host: Optional[str] = typer.Option(None, "--host", help="Address to list
         ) -> None:
     """Serve the ORDER_CHANGE webhook receiver, /health and /metrics (the cloud side, with --queue amazon workers)."""
     logs.configure()
-    try:
+    with config_errors():
         settings = config_mod.load(config)
         jobs.load_job_modules(settings.queue.job_modules)  # a notification queues import_order by name
         runtime = jobs.Runtime(settings, config_path=config_mod.config_path(config))
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2)
     host = host or settings.web.host
     port = port or settings.web.port
     if settings.secrets.webhook_token is None:

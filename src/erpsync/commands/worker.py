@@ -10,6 +10,7 @@ from rich.console import Console
 
 from erpsync import config as config_mod
 from erpsync import logs
+from erpsync.commands import config_errors
 from erpsync.errors import ConfigError
 from erpsync.flows import intake
 from erpsync.flows.jobs import QUEUES, registered
@@ -17,7 +18,6 @@ from erpsync.runtime import jobs
 from erpsync.runtime.schedule import Scheduler
 
 console = Console()
-err = Console(stderr=True)
 
 
 def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(QUEUES)} or all"),
@@ -33,15 +33,12 @@ def worker(queue: str = typer.Option("all", "--queue", "-q", help=f"{', '.join(Q
     logs.configure()
     stop = jobs.stop_on_signals()
     queues = QUEUES if queue == "all" else (queue,)
-    try:
+    with config_errors():
         if queue != "all" and queue not in QUEUES:
             raise ConfigError(f"--queue {queue!r}: choose {', '.join(QUEUES)} or all")
         settings = config_mod.load(config)
         modules = jobs.load_job_modules(settings.queue.job_modules)
         runtime = jobs.Runtime(settings, config_path=config_mod.config_path(config))
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2)
     consumers = runtime.start_consumer(queues, workers=workers)
     scheduler = Scheduler(runtime).start() if schedule else None
     if settings.amazon.notifications.sqs_queue_url and "amazon" in queues:
