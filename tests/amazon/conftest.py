@@ -27,9 +27,9 @@ def examples(spapi_ref):
     def read(model_file: str, operation_id: str, status: str = "200", kind: str = "x-amzn-api-sandbox"):
         model = _model(spapi_ref / "models" / model_file)
         for operations in model["paths"].values():
-            for operation in operations.values():
-                if isinstance(operation, dict) and operation.get("operationId") == operation_id:
-                    response = operation["responses"][status]
+            for spec in operations.values():
+                if isinstance(spec, dict) and spec.get("operationId") == operation_id:
+                    response = spec["responses"][status]
                     if kind == "examples":
                         return [({}, body) for body in response.get("examples", {}).values()]
                     return [(case["request"].get("parameters", {}), case["response"])

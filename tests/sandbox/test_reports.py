@@ -18,7 +18,6 @@ import pytest
 from erpsync.sandbox import reports, settlement
 from erpsync.sandbox.orders import ship_items
 from erpsync.sandbox.reports import ALL_ORDERS, SETTLEMENT, close_settlement
-from erpsync.sandbox.server import start
 from erpsync.sandbox.world import Listing
 from tests.sandbox.helpers import client, generate, sp_api_config
 from tests.sandbox.spapi_schema import assert_valid, swagger_validator
