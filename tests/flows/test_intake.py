@@ -6,7 +6,6 @@ came; every order ends written once and the SQS queue ends empty."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from erpsync.runtime import store as store_schema
+from tests.processes import stop
 
 ERPSYNC = str(Path(sys.executable).parent / "erpsync")
 
@@ -52,8 +52,7 @@ def test_worker_consumes_sqs_and_the_window_catches_what_notifications_missed(ma
         pipeline.wait_journal(ids, "written", timeout=60)
         pipeline.wait(lambda: _messages(sqs, url) == 0, timeout=30, what="an empty SQS queue")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        output = worker.communicate(timeout=30)[0]
+        output = stop(worker)[0]
     assert all(pipeline.sage_rows(o) == (1, 1) for o in ids), output[-2000:]
     store = pipeline.runtime.store
     assert store.dead_letters.list() == []

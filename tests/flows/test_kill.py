@@ -5,13 +5,13 @@ is gone, runs it again, and the order exists exactly once in Sage."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from erpsync.flows.binder import apply_key
 from erpsync.flows.orders import CRASH_AFTER_SAGE_COMMIT
+from tests.processes import stop
 
 ERPSYNC = str(Path(sys.executable).parent / "erpsync")
 
@@ -39,8 +39,7 @@ def test_a_worker_killed_after_the_sage_commit_leaves_exactly_one_order(make_pip
     try:
         pipeline.wait_journal([oid], "written", timeout=60)
     finally:
-        recovering.send_signal(signal.SIGTERM)
-        output = recovering.communicate(timeout=30)[0]
+        output = stop(recovering)[0]
     assert "job.recovered" in output and apply_key(oid) in output
     assert pipeline.sage_rows(oid) == (1, 1)  # exactly one tsoSalesOrderExt_AMZ row and one tsoSalesOrder
     [written] = runtime.store.audit_list(event="order.written")

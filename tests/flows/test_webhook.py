@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 from erpsync.amazon.notifications import parse_notification
 from erpsync.flows import intake
 from erpsync.web.app import start as start_web
+from tests.processes import stop
 
 WEBHOOK_TOKEN = "test-webhook-token"  # ERPSYNC_WEBHOOK_TOKEN as the make_pipeline fixture sets it
 
@@ -137,8 +137,7 @@ def test_erpsync_web_serves_the_app_from_the_web_section(pipeline, envelope):
         assert pipeline.runtime.pending()["amazon"]["queued"] == 1
         assert 'erpsync_webhook_notifications_total{outcome="queued"} 1.0' in httpx.get(f"{url}/metrics").text
     finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0]
+        output = stop(server)[0]
     assert server.returncode == 0, output
     assert f"erpsync web on {url}" in output and "web stopped" in output
 

@@ -17,6 +17,7 @@ from erpsync import config
 from erpsync.cli import app
 from erpsync.commands import worker as worker_command
 from erpsync.runtime.jobs import Runtime
+from tests.processes import stop
 
 ERPSYNC = Path(sys.executable).parent / "erpsync"
 TOML = """
@@ -122,8 +123,7 @@ def test_worker_runs_jobs_until_interrupted(workdir):
         assert runs(rt, "w1") == [1, 2] and runs(rt, "w2") == [1]
     finally:
         time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        out, errs = proc.communicate(timeout=30)
+        out, errs = stop(proc, signal.SIGINT)
     assert proc.returncode == 0, errs
     assert "jobs:" in out and "test.flaky" in out and "worker stopped" in out
     rt.close()

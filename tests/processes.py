@@ -1,0 +1,18 @@
+"""Stopping the erpsync processes a test started, without ever leaving one behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[str, str]:
+    """Send ``sig`` and wait for the process to exit; one that does not within ``timeout`` is killed and the
+    test fails (a worker or web server that ignores its signal is a bug, and must not outlive the test run)."""
+    process.send_signal(sig)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
