@@ -16,10 +16,10 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -214,8 +214,27 @@ def invalid_input(message: str, details: str = "") -> AmazonError:
     return AmazonError(400, "InvalidInput", message, details)
 
 
+T = TypeVar("T")
+
+
 def not_found(message: str, details: str = "") -> AmazonError:
     return AmazonError(404, "NotFound", message, details)
+
+
+def existing(registry: Mapping[str, T], key: str, kind: str) -> T:
+    """``registry[key]``, or Amazon's 404 naming the ``kind`` ("Feed", "Report document") and the id."""
+    found = registry.get(key)
+    if found is None:
+        raise not_found(f"{kind} {key} does not exist.")
+    return found
+
+
+def cancel_queued(item: dict[str, Any], kind: str, key: str) -> None:
+    """Cancel a feed or report still IN_QUEUE; any other status is Amazon's 400."""
+    if item["processingStatus"] != "IN_QUEUE":
+        raise invalid_input(f"{kind} {key} is {item['processingStatus']}; only {kind.lower()}s IN_QUEUE can be "
+                            "cancelled.")
+    item["processingStatus"] = "CANCELLED"
 
 
 def world_of(request: Request) -> World:

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from erpsync.sandbox import documents, listings_feed, query
-from erpsync.sandbox.core import Caller, invalid_input, not_found, operation, world_of
+from erpsync.sandbox.core import Caller, cancel_queued, existing, invalid_input, operation, world_of
 from erpsync.sandbox.world import World, iso
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,7 @@ def create_feed_document(spec: CreateFeedDocumentSpecification, request: Request
 @router.get(f"{API}/documents/{{feedDocumentId}}")
 def get_feed_document(feedDocumentId: str, request: Request,
                       caller: Caller = Depends(operation("getFeedDocument"))) -> dict[str, str]:
-    document = world_of(request).feed_documents.get(feedDocumentId)
-    if document is None:
-        raise not_found(f"Feed document {feedDocumentId} does not exist.")
+    document = existing(world_of(request).feed_documents, feedDocumentId, "Feed document")
     return documents.download_view(request, document, "feedDocumentId")
 
 
@@ -200,22 +198,15 @@ def get_feeds(request: Request, caller: Caller = Depends(operation("getFeeds")))
 def get_feed(feedId: str, request: Request, caller: Caller = Depends(operation("getFeed"))) -> dict[str, Any]:
     world = world_of(request)
     with world.lock:
-        feed = world.feeds.get(feedId)
-        if feed is None:
-            raise not_found(f"Feed {feedId} does not exist.")
-        return feed_view(feed)
+        return feed_view(existing(world.feeds, feedId, "Feed"))
 
 
 @router.delete(f"{API}/feeds/{{feedId}}")
 def cancel_feed(feedId: str, request: Request, caller: Caller = Depends(operation("cancelFeed"))) -> Response:
     world = world_of(request)
     with world.lock:
-        feed = world.feeds.get(feedId)
-        if feed is None:
-            raise not_found(f"Feed {feedId} does not exist.")
-        if feed["processingStatus"] != "IN_QUEUE":
-            raise invalid_input(f"Feed {feedId} is {feed['processingStatus']}; only feeds IN_QUEUE can be cancelled.")
-        feed["processingStatus"] = "CANCELLED"
+        feed = existing(world.feeds, feedId, "Feed")
+        cancel_queued(feed, "Feed", feedId)
         checking = feed.pop("checking")
     if checking is not None:
         checking.cancel()  # dropped unless already running

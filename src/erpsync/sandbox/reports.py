@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from erpsync.sandbox import documents, query, settlement
-from erpsync.sandbox.core import Caller, invalid_input, not_found, operation, world_of
+from erpsync.sandbox.core import Caller, cancel_queued, existing, invalid_input, operation, world_of
 from erpsync.sandbox.notifications import V0_STATUS
 from erpsync.sandbox.orders import components
 from erpsync.sandbox.world import Marketplace, World, cents, iso
@@ -312,23 +312,14 @@ def get_report(reportId: str, request: Request, caller: Caller = Depends(operati
     world = world_of(request)
     catch_up(world)
     with world.lock:
-        report = world.reports.get(reportId)
-        if report is None:
-            raise not_found(f"Report {reportId} does not exist.")
-        return report_view(report)
+        return report_view(existing(world.reports, reportId, "Report"))
 
 
 @router.delete(f"{API}/reports/{{reportId}}")
 def cancel_report(reportId: str, request: Request, caller: Caller = Depends(operation("cancelReport"))) -> Response:
     world = world_of(request)
     with world.lock:
-        report = world.reports.get(reportId)
-        if report is None:
-            raise not_found(f"Report {reportId} does not exist.")
-        if report["processingStatus"] != "IN_QUEUE":
-            raise invalid_input(f"Report {reportId} is {report['processingStatus']}; only reports IN_QUEUE can be "
-                                "cancelled.")
-        report["processingStatus"] = "CANCELLED"
+        cancel_queued(existing(world.reports, reportId, "Report"), "Report", reportId)
     return Response(status_code=200)
 
 
@@ -337,9 +328,7 @@ def get_report_document(reportDocumentId: str, request: Request,
                         caller: Caller = Depends(operation("getReportDocument"))) -> dict[str, str]:
     world = world_of(request)
     catch_up(world)
-    document = world.report_documents.get(reportDocumentId)
-    if document is None:
-        raise not_found(f"Report document {reportDocumentId} does not exist.")
+    document = existing(world.report_documents, reportDocumentId, "Report document")
     return documents.download_view(request, document, "reportDocumentId")
 
 
