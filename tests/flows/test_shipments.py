@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from erpsync.cli import app
 from erpsync.flows.binder import apply_key
 from erpsync.flows.shipments import confirm_key, package_reference
-from erpsync.sage500 import warehouse
+from erpsync.sage500 import schema, warehouse
 
 runner = CliRunner()
 
@@ -116,3 +117,30 @@ def test_a_package_without_tracking_number_is_a_dead_letter_naming_it(pipeline):
     dead = pipeline.runtime.store.dead_letters.get(outcome.dead_letter_id)
     assert f"order {oid}, Sage shipment {ship_key} package 1" in dead.message and "tracking number" in dead.message
     assert pipeline.confirmed(oid) == []
+
+
+def test_a_bulk_business_line_split_in_two_sage_prices_is_confirmed_as_one_amazon_item(pipeline):
+    """333 units at an Amazon Business tier price rounded on the line: Sage cannot rebuild the amount from one
+    5-decimal unit price, so the item becomes two Sage lines; Amazon still sees one item of 333, shipped once."""
+    [sku] = pipeline.stocked_skus()[:1]
+    oid, order = written_order(pipeline, seed=5, skus=[sku], quantity=333, business_share=1.0,
+                               multi_line_share=0.0, promotion_share=0.0, gift_share=0.0, afn_share=0.0)
+    lines = order.lines
+    assert len(lines) == 2 and lines[0].OrderItemId == lines[1].OrderItemId
+    assert sum(line.QtyOrd for line in lines) == 333 and lines[0].UnitPrice != lines[1].UnitPrice
+    [item] = pipeline.amazon_order(oid)["orderItems"]
+    stock, items = schema.timWhseBinInvt, schema.timItem
+    with pipeline.engine.begin() as conn:  # a pallet received: the seeded bins hold less than 333
+        item_key = select(items.c.ItemKey).where(items.c.ItemID == sku).scalar_subquery()
+        conn.execute(update(stock).where(stock.c.ItemKey == item_key).values(QtyOnHand=stock.c.QtyOnHand + 1000))
+    principal = Decimal(item["proceeds"]["breakdowns"][0]["subtotal"]["amount"])
+    assert sum(line.QtyOrd * line.UnitPrice for line in lines) == principal  # to the cent, no rounding left
+    ship(pipeline, oid, [({line.SOLineKey: line.QtyOrd for line in lines}, "1Z999AA10000000333", None)])
+    with pipeline.workers():
+        assert pipeline.runtime.run("scan_shipments").value == {"shipments": 1, "packages": 1}
+        pipeline.wait_journal([oid], "confirmed")
+        assert pipeline.runtime.drain(10)
+    [confirmation] = pipeline.confirmed(oid)
+    assert [tuple(pair) for pair in confirmation["items"]] == [(item["orderItemId"], 333)]
+    assert pipeline.amazon_order(oid)["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    assert pipeline.runtime.store.dead_letters.list() == []

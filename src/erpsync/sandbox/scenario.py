@@ -45,6 +45,8 @@ COLORS = ["Red", "Blue", "Black", "White", "Green", "Steel"]
 DEFAULT_SKUS = [f"SBX-{name.upper()}-{color.upper()[:3]}" for name in PRODUCTS for color in COLORS[:3]]
 SERVICE_LEVELS = ["STANDARD", "STANDARD", "STANDARD", "EXPEDITED", "SECOND_DAY", "NEXT_DAY"]
 GIFT_WRAP_PER_UNIT = Decimal("3.99")
+# Amazon Business quantity discounts: (from this many units, off the list price), highest tier first
+QUANTITY_TIERS = ((100, Decimal("0.12")), (10, Decimal("0.05")))
 VAT = {"DE": Decimal("0.19"), "CA": Decimal("0.13")}
 
 
@@ -62,6 +64,7 @@ class GenerateOrders(BaseModel):
     pending_seconds: float | None = Field(60.0, ge=0)  # PENDING -> UNSHIPPED after this (sandbox s); null: stay
     multi_line_share: float = Field(0.35, ge=0, le=1)
     multi_quantity_share: float = Field(0.25, ge=0, le=1)
+    quantity: int | None = Field(None, ge=1, le=10_000)  # every line in this quantity (bulk orders); default: random
     promotion_share: float = Field(0.2, ge=0, le=1)
     gift_share: float = Field(0.1, ge=0, le=1)
     business_share: float = Field(0.1, ge=0, le=1)
@@ -167,9 +170,10 @@ class OrderFactory:
         for index in range(lines):
             sku = self._sku()
             listing = ensure_listing(self.world, sku, rng, currency)
-            qty = rng.randint(2, 5) if rng.random() < req.multi_quantity_share else 1
+            qty = req.quantity or (rng.randint(2, 5) if rng.random() < req.multi_quantity_share else 1)
             gift = rng.random() < req.gift_share
-            items.append(self._item(listing, qty, index, gift, promo_id, free_shipping, level, rate, currency))
+            items.append(self._item(listing, qty, index, gift, promo_id, free_shipping, level, rate, currency,
+                                    business))
             if not afn:
                 listing.quantity = max(0, listing.quantity - qty)
                 listing.updated = now
@@ -216,9 +220,14 @@ class OrderFactory:
         }
 
     def _item(self, listing: Listing, qty: int, index: int, gift: bool, promo_id: str | None, free_shipping: bool,
-              level: str, rate: Decimal, currency: str) -> dict[str, Any]:
+              level: str, rate: Decimal, currency: str, business: bool) -> dict[str, Any]:
         rng = self.rng
-        principal = listing.price * qty
+        unit_price = listing.price
+        off = next((share for minimum, share in QUANTITY_TIERS if business and qty >= minimum), Decimal("0"))
+        # a tier price is rounded on the line, as Amazon does: its amount need not be a whole number of cents a unit
+        principal = cents(listing.price * qty * (1 - off))
+        if off:
+            unit_price = cents(principal / qty)
         shipping = Decimal("0") if free_shipping and level == "STANDARD" else \
             cents((Decimal("4.99") if index == 0 else Decimal("1.99")) + (Decimal("5") if level != "STANDARD"
                                                                            else Decimal("0")))
@@ -254,7 +263,7 @@ class OrderFactory:
             "programs": [],
             "product": {"asin": listing.asin, "title": listing.title, "sellerSku": listing.sku,
                         "condition": {"conditionType": "NEW", "conditionSubtype": "NEW"},
-                        "price": {"unitPrice": money(listing.price, currency)}},
+                        "price": {"unitPrice": money(unit_price, currency)}},
             "proceeds": {"proceedsTotal": money(total, currency), "breakdowns": breakdowns},
             "fulfillment": fulfillment,
         }
