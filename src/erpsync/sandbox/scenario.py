@@ -224,7 +224,7 @@ class OrderFactory:
         rng = self.rng
         unit_price = listing.price
         off = next((share for minimum, share in QUANTITY_TIERS if business and qty >= minimum), Decimal("0"))
-        # a tier price is rounded on the line, as Amazon does: its amount need not be a whole number of cents a unit
+        # the tier price is rounded on the line, so its amount need not be a whole number of cents a unit
         principal = cents(listing.price * qty * (1 - off))
         if off:
             unit_price = cents(principal / qty)
