@@ -173,3 +173,44 @@ def test_unmodified_sp_api_client_reads_and_patches_a_listing(sandbox):
     result = listings.patch_listings_item(seller, "MFN-1", body={"productType": "PRODUCT",
                                                                  "patches": [_availability(4)]}).payload
     assert result["status"] == "ACCEPTED" and sandbox.world.listings["MFN-1"].quantity == 4
+
+
+def test_unmodified_sp_api_client_puts_a_listing_then_replaces_it(sandbox):
+    """putListingsItem creates a listing and replaces it whole (the feed's UPDATE), checked like a patch."""
+    from sp_api.api import ListingsItems
+
+    listings = ListingsItems(**sp_api_config(sandbox))
+    seller = sandbox.world.seller_id
+    offer = {"marketplace_id": US, "currency": "USD", "our_price": [{"schedule": [{"value_with_tax": 12.5}]}]}
+    body = {"productType": "PRODUCT", "requirements": "LISTING_OFFER_ONLY",
+            "attributes": {"fulfillment_availability": _availability(6)["value"], "purchasable_offer": [offer]}}
+    created = listings.put_listings_item(seller, "PUT-1", body=body, marketplaceIds=[US]).payload
+    assert created["status"] == "ACCEPTED" and created["issues"] == []
+    listing = sandbox.world.listings["PUT-1"]
+    assert (listing.quantity, listing.price, "BUYABLE" in listing.status) == (6, Decimal("12.5"), True)
+    read = listings.get_listings_item(seller, "PUT-1", includedData="fulfillmentAvailability").payload
+    assert read["fulfillmentAvailability"][0]["quantity"] == 6
+
+    preview = listings.put_listings_item(seller, "PUT-1", marketplaceIds=[US], mode="VALIDATION_PREVIEW", body={
+        "productType": "PRODUCT", "attributes": {"fulfillment_availability": _availability(-1)["value"]}}).payload
+    assert preview["status"] == "INVALID" and preview["issues"][0]["code"] == "90244"
+    replaced = listings.put_listings_item(seller, "PUT-1", marketplaceIds=[US], body={
+        "productType": "PRODUCT", "attributes": {"fulfillment_availability": _availability(2)["value"]}}).payload
+    assert replaced["status"] == "ACCEPTED"
+    listing = sandbox.world.listings["PUT-1"]
+    assert listing.quantity == 2 and "BUYABLE" not in listing.status  # no offer given: the whole item replaced
+
+
+def test_put_listings_item_over_http_matches_the_model_and_refuses_bad_requests(sandbox, api, models):
+    url = _url(sandbox, "PUT-2")
+    missing = api.put(url, params={"marketplaceIds": US}, json={"productType": "PRODUCT"})
+    assert missing.status_code == 400 and "attributes" in missing.json()["errors"][0]["details"]
+    assert_valid(models["ErrorList"], missing.json())
+    ok = api.put(url, params={"marketplaceIds": US}, json={"productType": "PRODUCT", "attributes": {
+        "item_name": [{"value": "Lamp", "marketplace_id": US}]}})
+    assert ok.status_code == 200 and ok.json()["status"] == "ACCEPTED"
+    assert_valid(models["ListingsItemSubmissionResponse"], ok.json())
+    other = api.put(url.replace(sandbox.world.seller_id, "A2OTHERSELLER"), params={"marketplaceIds": US},
+                    json={"productType": "PRODUCT", "attributes": {}})
+    assert other.status_code == 403
+    assert sandbox.world.listings["PUT-2"].title == "Lamp"

@@ -70,3 +70,21 @@ def test_sp_api_gets_403_once_its_cached_token_expires_in_sandbox_time(sandbox):
     with pytest.raises(SellingApiForbiddenException) as denied:
         orders.get_order(order_id)
     assert denied.value.error[0]["code"] == "Unauthorized"
+
+
+def test_sp_api_pages_v0_get_orders_with_next_token(sandbox):
+    """getOrders (v0) page by page with NextToken and the same filters, as sp_api's load_all_pages does: every
+    order once. (The sandbox once put the sort field into the token's query key: page 2 was always a 400.)"""
+    from sp_api.util import load_all_pages
+
+    ids = generate(sandbox, count=7, status="UNSHIPPED", afn_share=0)
+    sandbox.world.advance(300)
+    v0 = OrdersV0(**sp_api_config(sandbox))
+    pages = list(load_all_pages(throttle_by_seconds=0)(v0.get_orders)(
+        CreatedAfter="2020-01-01T00:00:00Z", MarketplaceIds=["ATVPDKIKX0DER"], MaxResultsPerPage=3))
+    assert [len(page.payload["Orders"]) for page in pages] == [3, 3, 1]
+    assert sorted(o["AmazonOrderId"] for page in pages for o in page.payload["Orders"]) == sorted(ids)
+    with pytest.raises(SellingApiBadRequestException) as other_query:  # a token belongs to its query
+        v0.get_orders(CreatedAfter="2021-01-01T00:00:00Z", MarketplaceIds=["ATVPDKIKX0DER"], MaxResultsPerPage=3,
+                      NextToken=pages[0].next_token)
+    assert "does not belong to this query" in other_query.value.error[0]["message"]

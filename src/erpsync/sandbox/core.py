@@ -88,6 +88,9 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
 }
 
 UNAUTHORIZED = ("Unauthorized", "Access to requested resource is denied.")
+# Amazon's 403 details for an access token that is not live (the message stays UNAUTHORIZED's)
+TOKEN_EXPIRED = "The access token you provided has expired."
+TOKEN_INVALID = "The access token you provided is revoked, malformed or invalid."
 GRANTLESS_SCOPE = "sellingpartnerapi::notifications"  # the grantless operations the sandbox serves are Notifications
 QUOTA_EXCEEDED = ("QuotaExceeded", "You exceeded your quota for the requested resource.")
 
@@ -253,9 +256,11 @@ def operation(name: str, *, grantless: bool = False) -> Callable[..., Any]:
         if name not in world.throttler.plans:
             raise RuntimeError(f"operation {name!r} has no usage plan")
         request.scope.setdefault("state", {})["spapi_operation"] = name
-        token = world.access_token(request.headers.get("x-amz-access-token", ""))
+        presented = request.headers.get("x-amz-access-token", "")
+        token = world.access_token(presented)
         if token is None:
-            raise AmazonError(403, *UNAUTHORIZED)
+            raise AmazonError(403, *UNAUTHORIZED, details=TOKEN_EXPIRED if world.token_expired(presented)
+                              else TOKEN_INVALID)
         if token.scope != (GRANTLESS_SCOPE if grantless else None):
             raise AmazonError(403, *UNAUTHORIZED, details=(
                 f"{name} is grantless: call it with an access token of the client_credentials grant, scope "

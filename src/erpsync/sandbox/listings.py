@@ -1,15 +1,17 @@
-"""Listings Items API 2021-08-01: getListingsItem and patchListingsItem over ``world.listings`` (spapi-notes §8).
+"""Listings Items API 2021-08-01: getListingsItem, patchListingsItem and putListingsItem over ``world.listings``
+(spapi-notes §8).
 
-A patch is checked and applied at once (``ACCEPTED``) or refused as a whole (``INVALID`` with issues);
+A patch or a put is checked and applied at once (``ACCEPTED``) or refused as a whole (``INVALID`` with issues);
 ``mode=VALIDATION_PREVIEW`` only checks (``VALID`` | ``INVALID``). The same checks as the JSON_LISTINGS_FEED
-(``catalog.py``) apply: top-level attribute paths only, whole non-negative quantities, positive numeric prices.
+(``catalog.py``) apply: top-level attribute paths only, whole non-negative quantities, positive numeric prices. A put
+is the feed's UPDATE: it creates the listing or replaces all its attributes (those not given are removed).
 """
 
 from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -36,6 +38,12 @@ class PatchOperation(BaseModel):
 class ListingsItemPatchRequest(BaseModel):
     productType: str = Field(min_length=1)
     patches: list[PatchOperation] = Field(min_length=1)
+
+
+class ListingsItemPutRequest(BaseModel):
+    productType: str = Field(min_length=1)
+    requirements: Literal["LISTING", "LISTING_PRODUCT_ONLY", "LISTING_OFFER_ONLY"] | None = None
+    attributes: dict[str, Any]
 
 
 def _marketplaces(request: Request, world: World) -> list[str]:
@@ -79,9 +87,7 @@ def patch_listings_item(sellerId: str, sku: str, body: ListingsItemPatchRequest,
     world = world_of(request)
     _own(sellerId, caller)
     marketplace_ids = _marketplaces(request, world)
-    mode = request.query_params.get("mode")
-    if mode not in (None, "VALIDATION_PREVIEW"):
-        raise invalid_input(f"mode {mode!r} is not supported; leave it out or use VALIDATION_PREVIEW.")
+    mode = _mode(request)
     patches = [p.model_dump(exclude_none=True) for p in body.patches]
     with world.lock:
         listing = world.listings.get(sku)
@@ -95,6 +101,41 @@ def patch_listings_item(sellerId: str, sku: str, body: ListingsItemPatchRequest,
         failed = any(p.severity == "ERROR" for p in problems)
         if not failed and mode is None:
             world.listings[sku] = draft
+    return _submission(sku, problems, marketplace_ids, mode)
+
+
+@router.put(f"{API}/{{sellerId}}/{{sku}}")
+def put_listings_item(sellerId: str, sku: str, body: ListingsItemPutRequest, request: Request,
+                      caller: Caller = Depends(operation("putListingsItem"))) -> dict[str, Any]:
+    """Create the listing or replace it whole (the feed's UPDATE), after the same checks as a patch."""
+    world = world_of(request)
+    _own(sellerId, caller)
+    marketplace_ids = _marketplaces(request, world)
+    mode = _mode(request)
+    problems = catalog.check_all(body.attributes)
+    failed = any(p.severity == "ERROR" for p in problems)
+    with world.lock:
+        current = world.listings.get(sku)
+        draft = copy.deepcopy(current) if current is not None else catalog.new_listing(
+            sku, body.productType, world.now(), world.marketplaces[marketplace_ids[0]].currency)
+        draft.product_type = body.productType
+        if not failed and mode is None:
+            catalog.put_attributes(draft, body.attributes, world.now(), replace_all=True)
+            world.listings[sku] = draft
+    return _submission(sku, problems, marketplace_ids, mode)
+
+
+def _mode(request: Request) -> str | None:
+    mode = request.query_params.get("mode")
+    if mode not in (None, "VALIDATION_PREVIEW"):
+        raise invalid_input(f"mode {mode!r} is not supported; leave it out or use VALIDATION_PREVIEW.")
+    return mode
+
+
+def _submission(sku: str, problems: list[catalog.Problem], marketplace_ids: list[str],
+                mode: str | None) -> dict[str, Any]:
+    """Amazon's ``ListingsItemSubmissionResponse``."""
+    failed = any(p.severity == "ERROR" for p in problems)
     status = "INVALID" if failed else ("VALID" if mode else "ACCEPTED")
     return {"sku": sku, "status": status, "submissionId": uuid.uuid4().hex,
             "issues": [_issue(p, marketplace_ids) for p in problems]}

@@ -561,8 +561,8 @@ def get_orders_v0(
                  and (window is None or window.matches(order, before))
                  and (not statuses or order["fulfillment"]["fulfillmentStatus"] in statuses)
                  and (not channels or FULFILLMENT_TYPE[order["fulfillment"]["fulfilledBy"]] in channels)]
-        key = window.field if window else "createdTime"
-        found.sort(key=lambda order: (order[key], order["orderId"]))
+        field = window.field if window else "createdTime"
+        found.sort(key=lambda order: (order[field], order["orderId"]))
         page = [order_v0(order) for order in found[offset:offset + MaxResultsPerPage]]
     payload: dict[str, Any] = {"Orders": page}
     if offset + MaxResultsPerPage < len(found):

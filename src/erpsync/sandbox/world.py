@@ -235,17 +235,24 @@ class World:
         token = AccessToken(_token("Atza"), client_id, seller_id, scope,
                             self.now() + timedelta(seconds=self.token_lifetime_seconds))
         with self.lock:
+            # expired tokens are kept a week (they answer "has expired", not "invalid"), then forgotten
+            forget = self.now() - timedelta(days=7)
+            for stale in [key for key, old in self.access_tokens.items() if old.expires_at < forget]:
+                del self.access_tokens[stale]
             self.access_tokens[token.token] = token
         return token
 
     def access_token(self, value: str) -> AccessToken | None:
-        """The live token named ``value``, or None (unknown or expired)."""
+        """The live token named ``value``, or None (unknown or expired; :meth:`token_expired` tells which)."""
         with self.lock:
             token = self.access_tokens.get(value)
-            if token is not None and token.expires_at <= self.now():
-                del self.access_tokens[value]
-                return None
-            return token
+            return None if token is None or token.expires_at <= self.now() else token
+
+    def token_expired(self, value: str) -> bool:
+        """``value`` is a token this world issued and whose hour is over (Amazon's "has expired" answer)."""
+        with self.lock:
+            token = self.access_tokens.get(value)
+            return token is not None and token.expires_at <= self.now()
 
     def register_seller(self, refresh_token: str, seller_id: str, client_id: str = DEFAULT_CLIENT_ID) -> None:
         with self.lock:
