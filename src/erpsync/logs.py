@@ -21,11 +21,13 @@ SECRET_KEYS = frozenset({
     "x-amz-access-token", "api_token", "webhook_token",
 })
 _TOKEN = re.compile(r"Atz[ar]\|[^\s\"']+|Atz\.sprdt\|[^\s\"']+")
+# the query of any http(s) URL: pre-signed signatures (X-Amz-Signature, X-Amz-Credential) or buyer data
+_URL_QUERY = re.compile(r"(https?://[^\s\"'?#]+)\?[^\s\"'#]*")
 
 
 def _scrub(value):
     if isinstance(value, str):
-        return _TOKEN.sub("Atz*|[redacted]", value)
+        return _URL_QUERY.sub(r"\1?[redacted]", _TOKEN.sub("Atz*|[redacted]", value))
     return value
 
 
@@ -49,8 +51,20 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+# Libraries that log each request's full URL: httpx at INFO ("HTTP Request: GET <url>"), httpcore at DEBUG. A URL
+# can carry a pre-signed document's signature or buyer data in its query, so they never log below WARNING.
+HTTP_LOGGERS = ("httpx", "httpcore", "hpack")
+
+
+def quiet_http_loggers() -> None:
+    """Hold the HTTP libraries' loggers at WARNING whatever level the root logger has."""
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(format="%(message)s", stream=_CurrentStderr(), level=getattr(logging, level.upper(), 20))
+    quiet_http_loggers()
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[

@@ -1,7 +1,7 @@
-"""The SP-API client: the one door through which erpsync speaks to Amazon.
+"""The SP-API client: the one door through which erpsync speaks to Amazon, on httpx.
 
-``AmazonClient(settings)`` wraps python-amazon-sp-api's request machinery (``sp_api.base.Client._request``: URL
-building, JSON bodies, its httpx transport) and adds what the connector needs around every call:
+``AmazonClient(settings)`` makes each SP-API call itself (one ``httpx.Client``: URL = endpoint + the operation's path,
+query parameters, a JSON body) and adds what the connector needs around every call:
 
 1. the circuit breaker of the operation (:mod:`circuit`), then a token from the shared bucket (:mod:`ratelimit`);
 2. an LWA access token (:mod:`lwa`), our headers (``user-agent: erpsync/<version>``), timeouts always set; a token
@@ -11,11 +11,15 @@ building, JSON bodies, its httpx transport) and adds what the connector needs ar
    :class:`AmazonUnavailable`; 400/403/404 (any other 4xx, and a token refused twice) → :class:`AmazonRejected`
    with Amazon's code and message.
 
-sp_api's own per-operation methods are not used: several do I/O on their own unconfigured HTTP clients
-(document upload/download without timeouts), ``create_feed`` sends its routing keys in the body, ``add_marketplace``
-adds four spellings of the marketplace parameter, and the ``host`` header is cut from an ``https://`` URL. The
-operations live in ``orders.py``, ``feeds.py``, ``reports.py``, ``listings.py``, ``inventory.py`` and
-``notifications.py``, reachable as ``client.orders`` … ``client.notifications``.
+The operations live in ``orders.py``, ``feeds.py``, ``reports.py``, ``listings.py``, ``inventory.py`` and
+``notifications.py``, reachable as ``client.orders`` … ``client.notifications``. Each module names the Amazon model
+its paths, methods and operationIds (= usage plans) come from; ``tests/amazon/test_paths.py`` checks every call
+against those models. python-amazon-sp-api is not a dependency of erpsync: the tests use the unmodified library to
+prove that the sandbox speaks Amazon's protocol (``tests/sandbox/test_*``).
+
+Logging: one ``amazon.call`` event per call (operation, status, request id, duration), never a URL with its query
+(buyer data, pre-signed document signatures) nor a header; httpx's and httpcore's own loggers are held at WARNING
+(they log each request URL at INFO and DEBUG), see :func:`erpsync.logs.quiet_http_loggers`.
 
 Endpoints: ``settings.amazon.endpoint`` is ``na`` / ``eu`` / ``fe`` (Amazon's regions, LWA at api.amazon.com),
 ``sandbox`` (``settings.amazon.sandbox_url``) or a URL; ``endpoint=`` overrides it (the sandbox in tests). Outside
@@ -26,7 +30,7 @@ usage plans run ``settings.sandbox.time_scale`` times faster, as the sandbox doe
 from __future__ import annotations
 
 import gzip
-import logging
+import json
 import platform
 import time
 from dataclasses import dataclass
@@ -34,9 +38,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-from sp_api.base import Client as SpApiClient
-from sp_api.base import Marketplaces
-from sp_api.base._transport_httpx import HttpxTransport
 
 import erpsync
 from erpsync import logs
@@ -61,8 +62,7 @@ USER_AGENT = (f"erpsync/{erpsync.__version__} (Language=Python/{platform.python_
               f"Platform={platform.system()})")
 
 log = logs.get("erpsync.amazon")
-# sp_api logs request headers (the access token) at DEBUG: keep its logger above that whatever the root level
-logging.getLogger("sp_api.base.client").setLevel(logging.WARNING)
+logs.quiet_http_loggers()
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,6 @@ class Reply:
     status: int
     body: Any
     request_id: str | None
-
-
-class _Transport(SpApiClient):
-    """sp_api's generic client, pointed at our endpoint, httpx client and LWA tokens; answers stay raw."""
-
-    def __init__(self, endpoint: str, http: httpx.Client, lwa: LwaTokens, client_id: str):
-        super().__init__(Marketplaces.US, refresh_token="unused",
-                         credentials={"lwa_app_id": client_id, "lwa_client_secret": "unused"},
-                         auth_token_client_class=lambda **_: lwa)
-        self._transport.close()
-        self._transport = HttpxTransport(client=http)
-        self.endpoint = endpoint
-
-    def _check_response(self, res, *args, **kwargs):  # status mapping happens in AmazonClient.call
-        return res
 
 
 def _resolve(settings: Settings, endpoint: str | None) -> tuple[str, str, bool]:
@@ -126,7 +111,6 @@ class AmazonClient:
                                   headers={"user-agent": USER_AGENT}, follow_redirects=False)
         self.lwa = LwaTokens(lwa_url, amazon.client_id, settings.secrets.lwa_client_secret,
                              settings.secrets.lwa_refresh_token, http=self._http, user_agent=USER_AGENT)
-        self._api = _Transport(self.endpoint, self._http, self.lwa, amazon.client_id)
         self._own_limiter = limiter is None
         self.limiter = limiter or RateLimiter.from_settings(settings, time_scale=self.time_scale)
         limits = amazon.rate_limit
@@ -204,12 +188,14 @@ class AmazonClient:
         token = self.lwa.grantless_token(grantless) if grantless else self.lwa.access_token()
         headers = {"user-agent": USER_AGENT, "x-amz-access-token": token, "accept": "application/json",
                    "x-amz-date": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")}
+        content = None
         if body is not None:
             headers["content-type"] = "application/json"
+            content = json.dumps(body).encode("utf-8")
         started = time.monotonic()
         try:
-            response = self._api._request(path, params={"method": method, **query}, data=body,
-                                          headers=headers, add_marketplace=False)
+            response = self._http.request(method, self.endpoint + path, params=query, content=content,
+                                          headers=headers)
         except httpx.HTTPError as exc:
             self.breaker.failure(operation)
             log.warning("amazon.call.network", operation=operation, error=type(exc).__name__)

@@ -19,7 +19,7 @@ from erpsync.errors import AmazonRejected, AmazonUnavailable, Retryable
 if TYPE_CHECKING:
     from erpsync.amazon.client import AmazonClient
 
-BASE = "/feeds/2021-06-30"
+BASE = "/feeds/2021-06-30"  # Amazon's model feeds_2021-06-30.json (paths, methods, operationIds)
 CONTENT_TYPE = "application/json; charset=UTF-8"
 TERMINAL = frozenset({"DONE", "CANCELLED", "FATAL"})
 

@@ -1,4 +1,5 @@
-"""FBA Inventory API v1: the seller's inventory summaries in Amazon's warehouses, page by page.
+"""FBA Inventory API v1 (Amazon's model fbaInventory.json): the seller's inventory summaries in Amazon's warehouses,
+page by page.
 
 Pages are yielded one call at a time: when the shared bucket is empty the iteration raises
 :class:`errors.RateLimited`, and the job resumes later from the last page's ``next_token`` (Amazon keeps a token

@@ -9,7 +9,7 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from erpsync.amazon.client import AmazonClient
 
-BASE = "/listings/2021-08-01/items"
+BASE = "/listings/2021-08-01/items"  # Amazon's model listingsItems_2021-08-01.json
 INCLUDED_DATA = ("summaries", "offers", "fulfillmentAvailability", "issues")
 
 

@@ -255,7 +255,7 @@ class SqsConsumer:
         return True
 
 
-# --- Notifications API: destination and subscription -----------------------------------------------------------
+# --- Notifications API (Amazon's model notifications.json): destination and subscription -----------------------
 
 
 class Notifications:

@@ -19,7 +19,7 @@ from erpsync.errors import InvalidData
 if TYPE_CHECKING:
     from erpsync.amazon.client import AmazonClient
 
-BASE = "/orders/2026-01-01/orders"
+BASE = "/orders/2026-01-01/orders"  # Amazon's model orders_2026-01-01.json; confirmShipment: ordersV0.json
 # everything an ERP import needs, in one getOrder call (no Restricted Data Token with v2026)
 INCLUDED_DATA = ("BUYER", "RECIPIENT", "PROCEEDS", "PROMOTION", "FULFILLMENT", "PACKAGES", "EXPENSE", "TAX",
                  "PAYMENT", "CANCELLATION")

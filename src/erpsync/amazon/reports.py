@@ -14,7 +14,7 @@ from erpsync.errors import InvalidData
 if TYPE_CHECKING:
     from erpsync.amazon.client import AmazonClient
 
-BASE = "/reports/2021-06-30"
+BASE = "/reports/2021-06-30"  # Amazon's model reports_2021-06-30.json (paths, methods, operationIds)
 SETTLEMENT = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 ALL_ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
 
