@@ -122,3 +122,16 @@ def test_dead_letters_and_audit(store):
     store.audit("dead_letter.replayed", dead_letter=dead_id, password="hunter2")
     [event] = store.audit_list()
     assert event.detail == {"dead_letter": dead_id, "password": "[redacted]"} and event.at.tzinfo is timezone.utc
+
+
+def test_a_failing_statement_s_error_text_carries_no_bound_value(store):
+    """hide_parameters: the text of a database error (logged, kept in a dead letter) never holds the values."""
+    with pytest.raises(sa.exc.IntegrityError) as failed:  # replay_of names no dead letter: a foreign key violation
+        store.dead_letters.add(job="apply_order", queue="sage500", key="apply_order:113-0000000-0000001",
+                               payload={"buyer": {"email": "jane.roe@marketplace.amazon.com"}},
+                               error_class="X", error_code="x", message="Jane Roe, 1 Main St", record=None,
+                               attempts=1, first_failed_at=T0, replay_of=987654)
+    text = str(failed.value)
+    assert "INSERT INTO dead_letters" in text and "hidden" in text
+    # (PostgreSQL's own DETAIL names the missing key, 987654: the server's text, not a bound parameter)
+    assert "jane.roe" not in text and "Jane Roe" not in text and "1 Main St" not in text

@@ -503,7 +503,8 @@ def _upsert(conn: sa.Connection, table: sa.Table, key: dict[str, Any], values: d
 def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite") and ":memory:" in url:
         raise ValueError("the state store must be a file or a server: several threads and processes share it")
-    engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    # hide_parameters: an error's text (logged, kept in a dead letter) never carries the bound values (payloads, PII)
+    engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"), hide_parameters=True)
     if engine.dialect.name == "sqlite":
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_conn, _record):
