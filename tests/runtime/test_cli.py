@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,29 @@ def test_ctrl_c_while_the_worker_starts_still_stops_every_consumer_thread(workdi
 def test_worker_refuses_an_unknown_queue(workdir):
     result = invoke("worker", "--queue", "ebay")
     assert result.exit_code == 2 and "--queue 'ebay'" in result.stderr
+
+
+def test_dlq_list_shows_no_buyer_data_and_show_keeps_it_for_replay(workdir):
+    """A dead letter of apply_order carries the canonical order (buyer, ship-to) for its replay: `dlq list`, as a
+    table or JSON, shows none of it; `dlq show` does."""
+    (workdir / "erpsync.toml").write_text(TOML)
+    rt = Runtime(config.load())
+    payload = {"order": {"amazon_order_id": "113-1234567-7654321",
+                         "buyer": {"name": "Jane Roe", "email": "jroe4711@marketplace.amazon.com"},
+                         "ship_to": {"name": "Jane Roe", "line1": "42 Quiet Lane", "postal_code": "98109",
+                                     "phone": "+1 206 555 0100"}}}
+    from erpsync.runtime import deadletter
+
+    dead = deadletter.capture(rt.store, job="apply_order", queue="sage500", key="apply_order:113-1234567-7654321",
+                              payload=payload, exc=ValueError("order 113-1234567-7654321: SKU 'X' has no Sage item"),
+                              attempts=1, first_failed_at=datetime.now(timezone.utc))
+    rt.close()
+    pii = ("Jane Roe", "jroe4711", "42 Quiet Lane", "555 0100")
+    for args in (("dlq", "list"), ("dlq", "list", "--json"), ("dlq", "list", "--status", "all", "--json")):
+        listed = invoke(*args)
+        assert listed.exit_code == 0 and "apply_order" in listed.stdout, listed.output
+        assert [value for value in pii if value in listed.stdout] == [], args
+    [row] = json.loads(invoke("dlq", "list", "--json").stdout)
+    assert row["id"] == dead and "payload" not in row
+    shown = invoke("dlq", "show", str(dead), "--json")
+    assert json.loads(shown.stdout)["payload"] == payload  # kept whole for the replay

@@ -47,11 +47,11 @@ def list_(status: str = typer.Option("open", help="open, replayed, discarded or 
           job: Optional[str] = typer.Option(None, help="Only this job."),
           limit: int = typer.Option(200, min=1), as_json: bool = JsonOption,
           config: Optional[Path] = ConfigOption) -> None:
-    """List dead letters, newest first."""
+    """List dead letters, newest first (without their payloads, which may hold buyer data: dlq show ID has it)."""
     _, store = _store(config)
     letters = store.dead_letters.list(None if status == "all" else status, job=job, limit=limit)
     if as_json:
-        _print_json([d.as_dict() for d in letters])
+        _print_json([{name: value for name, value in d.as_dict().items() if name != "payload"} for d in letters])
         return
     if not letters:
         console.print(f"no {'' if status == 'all' else status + ' '}dead letters")
