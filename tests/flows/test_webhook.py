@@ -94,8 +94,10 @@ def test_without_a_configured_token_the_webhook_refuses_everything(make_pipeline
 
 def test_health_and_metrics(pipeline, web, envelope):
     health = httpx.get(f"{web.url}/health").json()
-    assert health["status"] == "ok" and health["state_schema"] == "0002"
+    assert health["status"] == "ok" and health["state_schema"] == pipeline.runtime.store.revision
     assert health["queues"]["amazon"] == {"queued": 0, "scheduled": 0}
+    assert health["components"] == {"state_store": {"status": "ok", "schema": health["state_schema"]},
+                                    "queues": {"status": "ok", "messages": health["queues"]}}
     post(web, envelope)
     post(web, envelope, "wrong")
     text = httpx.get(f"{web.url}/metrics").text
@@ -160,3 +162,43 @@ def test_a_notification_whose_job_could_not_be_queued_counts_when_delivered_agai
     [pending] = runtime.store.job_keys_pending()
     assert pending.job == "import_order"
     assert intake.receive(runtime, change, source="sqs") is False  # and from now on it is a duplicate
+
+
+def test_health_names_the_unreachable_component_without_its_driver_error(tmp_path, capsys):
+    """The queue backend down (nothing listens on its port), then the state store unreadable: /health answers 503
+    naming the component, and the driver's error text reaches the log only."""
+    from erpsync.config import QueueSettings, Settings, StateSettings
+    from erpsync.runtime.jobs import Runtime
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    settings = Settings(base_dir=tmp_path, state=StateSettings(url="sqlite:///.erpsync/state.db"),
+                        queue=QueueSettings(url=f"redis://127.0.0.1:{dead_port}/0"))
+    runtime = Runtime(settings)
+    server = start_web(runtime)
+    try:
+        down = httpx.get(f"{server.url}/health", timeout=10)
+        assert down.status_code == 503
+        body = down.json()
+        assert body["status"] == "unavailable"
+        assert body["components"]["state_store"]["status"] == "ok"
+        assert body["components"]["queues"]["status"] == "unavailable"
+        assert str(dead_port) not in down.text and "refused" not in down.text.lower()
+        logged = "".join(capsys.readouterr())
+        assert "Connection refused" in logged and "health.unavailable" in logged
+
+        state = tmp_path / ".erpsync" / "state.db"
+        runtime.store.engine.dispose()
+        for path in state.parent.glob("state.db*"):
+            path.unlink()
+        state.mkdir()  # the store's file is now a directory: SQLite cannot open it
+        both = httpx.get(f"{server.url}/health", timeout=10)
+        assert both.status_code == 503
+        assert {name: c["status"] for name, c in both.json()["components"].items()} == \
+            {"state_store": "unavailable", "queues": "unavailable"}
+        assert "unable to open" not in both.text and str(tmp_path) not in both.text
+        assert "unable to open database file" in "".join(capsys.readouterr())
+    finally:
+        server.stop()
+        runtime.close()

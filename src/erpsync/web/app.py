@@ -67,11 +67,22 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/health")
     def health() -> JSONResponse:
-        try:
-            detail = {"state_schema": runtime.store.revision, "queues": runtime.pending()}
-        except Exception as exc:  # noqa: BLE001 - report, do not raise: this is what a probe asks
-            return JSONResponse({"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}, status_code=503)
-        return JSONResponse({"status": "ok", **detail})
+        """Each component's state, from one cheap read of each: the state store (its schema revision) and the
+        queues (messages waiting). A component that fails is "unavailable" here and its driver's error goes to the
+        log only (it may name hosts, paths or users): 503 when any is."""
+        components: dict[str, dict] = {}
+        for name, probe in (("state_store", lambda: {"schema": runtime.store.revision}),
+                            ("queues", lambda: {"messages": runtime.pending()})):
+            try:
+                components[name] = {"status": "ok", **probe()}
+            except Exception as exc:  # noqa: BLE001 - report, do not raise: this is what a probe asks
+                log.error("health.unavailable", component=name, error=f"{type(exc).__name__}: {exc}")
+                components[name] = {"status": "unavailable", "error": f"{name} unreachable; see the erpsync web log"}
+        ok = all(component["status"] == "ok" for component in components.values())
+        body = {"status": "ok" if ok else "unavailable", "components": components}
+        if ok:  # the flat fields of earlier versions
+            body.update(state_schema=components["state_store"]["schema"], queues=components["queues"]["messages"])
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics")
     def metrics() -> Response:
