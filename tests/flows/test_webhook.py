@@ -202,3 +202,114 @@ def test_health_names_the_unreachable_component_without_its_driver_error(tmp_pat
     finally:
         server.stop()
         runtime.close()
+
+
+def _edited(envelope: dict, *path_and_value) -> dict:
+    body = json.loads(json.dumps(envelope))
+    *path, value = path_and_value
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return body
+
+
+ORDER_ID = ("Payload", "OrderChangeNotification", "AmazonOrderId")
+NOTIFICATION_ID = ("NotificationMetadata", "NotificationId")
+
+
+@pytest.mark.parametrize("path, value, names", [
+    (ORDER_ID, "113-1234567-7654321\u0000", "AmazonOrderId: is not an Amazon order id (3-7-7 digits"),
+    (ORDER_ID, "113-1234567-7654321; DROP TABLE", "AmazonOrderId: is not an Amazon order id"),
+    (ORDER_ID, "1" * 5000, "AmazonOrderId: is not an Amazon order id"),
+    (NOTIFICATION_ID, "n" * 129, "NotificationId: is not a NotificationId (1 to 128 printable"),
+    (NOTIFICATION_ID, "evil\r\nSet-Cookie: x", "NotificationId: is not a NotificationId"),
+    (("Payload", "OrderChangeNotification", "SellerId"), "A1SANDBOX\tSELLER", "SellerId: is not an Amazon id"),
+    (("Payload", "OrderChangeNotification", "Summary", "OrderItems", 0, "SellerSKU"), "SKU\u0007",
+     "SellerSKU: holds control characters"),
+])
+def test_ids_not_in_amazons_format_are_400_naming_the_field(pipeline, web, envelope, path, value, names):
+    response = post(web, _edited(envelope, *path, value))
+    assert response.status_code == 400 and names in response.json()["error"], response.text
+    assert value not in response.text and value[:40] not in json.dumps(response.json())  # never echoed back
+    assert pipeline.runtime.store.job_keys_pending() == []
+    [event] = pipeline.runtime.store.audit_list(event="notification.invalid")
+    assert names in event.detail["error"]
+
+
+def test_a_body_too_large_is_413_and_one_nested_too_deep_is_400(pipeline, web, envelope):
+    padded = _edited(envelope, "Padding", "x" * (256 * 1024))
+    too_large = post(web, padded)
+    assert too_large.status_code == 413 and too_large.json()["outcome"] == "too_large"
+    streamed = httpx.post(f"{web.url}/notifications", content=iter([b"{" + b" " * 200_000, b" " * 200_000 + b"}"]),
+                          headers={"X-Erpsync-Token": WEBHOOK_TOKEN}, timeout=10)  # chunked: no content-length
+    assert streamed.status_code == 413
+    deep = post(web, _edited(envelope, "Extra", json.loads("[" * 40 + "]" * 40)))
+    assert deep.status_code == 400 and "nests its JSON 41 levels deep" in deep.json()["error"]
+    bomb = post(web, "[" * 100_000 + "]" * 100_000)  # 200 kB, and deeper than any parser's recursion
+    assert bomb.status_code == 400 and "levels deep" in bomb.json()["error"]
+    assert pipeline.runtime.store.job_keys_pending() == []
+    events = pipeline.runtime.store.audit_list(event="notification.invalid")
+    assert len(events) == 4
+    assert post(web, envelope).status_code == 202  # the real one still goes through
+
+
+@pytest.mark.parametrize("path, value, says", [
+    (("Payload", "OrderChangeNotification", "SellerId"), "A2OTHERSELLER", "is for seller A2OTHERSELLER"),
+    (("Payload", "OrderChangeNotification", "Summary", "MarketplaceId"), "A1PA6795UKMFR9",
+     "marketplace A1PA6795UKMFR9, which is not in [amazon] marketplace_ids"),
+])
+def test_another_sellers_or_an_unconfigured_marketplaces_notification_is_403_and_audited(pipeline, web, envelope,
+                                                                                          path, value, says):
+    response = post(web, _edited(envelope, *path, value))
+    assert response.status_code == 403 and says in response.json()["error"]
+    assert pipeline.runtime.store.job_keys_pending() == []
+    [event] = pipeline.runtime.store.audit_list(event="notification.refused")
+    order_id = envelope["Payload"]["OrderChangeNotification"]["AmazonOrderId"]
+    assert (event.detail["source"], event.detail["amazon_order_id"]) == ("webhook", order_id)
+    assert says in event.detail["error"]
+    assert pipeline.runtime.store.journal_get(order_id) is None  # nothing noted, nothing queued
+
+
+def test_the_sqs_consumer_deletes_and_records_refused_and_invalid_notifications(make_pipeline, moto_endpoint,
+                                                                                   monkeypatch):
+    import threading
+
+    import boto3
+
+    monkeypatch.setenv("ERPSYNC_AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("ERPSYNC_AWS_SECRET_ACCESS_KEY", "test")
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="test",
+                       aws_secret_access_key="test")
+    url = sqs.create_queue(QueueName="erpsync-refusals")["QueueUrl"]
+    pipeline = make_pipeline(amazon={"notifications": {"sqs_queue_url": url, "sqs_endpoint_url": moto_endpoint}})
+    pipeline.generate(1, seed=43)
+    pipeline.wait(lambda: pipeline.control("GET", "notifications")["published"], what="a published envelope")
+    envelope = pipeline.control("GET", "notifications")["published"][-1]
+    order_id = envelope["Payload"]["OrderChangeNotification"]["AmazonOrderId"]
+    bodies = [_edited(envelope, "Payload", "OrderChangeNotification", "SellerId", "A2OTHERSELLER"),
+              _edited(envelope, *ORDER_ID, "113-1234567-76543\u00002"), envelope]
+    bodies[0]["NotificationMetadata"]["NotificationId"] += "-other"
+    bodies[1]["NotificationMetadata"]["NotificationId"] += "-bad"
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    stop = threading.Event()
+    thread = intake.consume_sqs(pipeline.runtime, stop, wait_seconds=0)
+    try:
+        def left() -> int:
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            return int(attributes["ApproximateNumberOfMessages"]) + \
+                int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+        pipeline.wait(lambda: left() == 0, timeout=20, what="every message deleted")
+        store = pipeline.runtime.store
+        pipeline.wait(lambda: store.job_keys_pending(), what="the good notification's import queued")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    [refused] = store.audit_list(event="notification.refused")
+    [invalid] = store.audit_list(event="notification.invalid")
+    assert refused.detail["source"] == invalid.detail["source"] == "sqs"
+    assert "A2OTHERSELLER" in refused.detail["error"] and "AmazonOrderId" in invalid.detail["error"]
+    [pending] = store.job_keys_pending()
+    assert pending.job == "import_order" and order_id in pending.key

@@ -11,10 +11,11 @@ message to SQS (visible again after its visibility timeout, then the queue's red
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,6 +29,22 @@ if TYPE_CHECKING:
 log = logs.get("erpsync.amazon.notifications")
 NOTIFICATIONS_SCOPE = "sellingpartnerapi::notifications"  # LWA scope of the grantless Notifications operations
 
+# --- what an envelope may be, beyond the schema: bounded, shallow, ids in Amazon's formats ---------------------
+MAX_BYTES = 256 * 1024  # SQS's largest message; an ORDER_CHANGE is a few kilobytes
+MAX_DEPTH = 16  # an ORDER_CHANGE nests 6 deep; deeper JSON is an attack on the parser, not a notification
+AMAZON_ORDER_ID = r"^\d{3}-\d{7}-\d{7}$"  # 3-7-7 digits
+NOTIFICATION_ID = r"^[\x21-\x7e]{1,128}$"  # Amazon sends a UUID; printable, no spaces, fits the inbox key
+AMAZON_TOKEN = r"^[A-Za-z0-9]{1,32}$"  # merchant (SellerId) and marketplace ids: A3TH9S8BH6GOGM, ATVPDKIKX0DER
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"  # no NUL, no control characters
+FORMATS = {  # how a refused id is described in the 400's message (it never echoes the value)
+    AMAZON_ORDER_ID: "is not an Amazon order id (3-7-7 digits, e.g. 113-1234567-7654321)",
+    NOTIFICATION_ID: "is not a NotificationId (1 to 128 printable characters, no spaces)",
+    AMAZON_TOKEN: "is not an Amazon id (1 to 32 letters and digits)",
+    PLAIN_TEXT: "holds control characters",
+}
+_Id = Annotated[str, Field(pattern=AMAZON_TOKEN)]
+_Text = Annotated[str, Field(max_length=200, pattern=PLAIN_TEXT)]
+
 # --- the envelope, as the official schema requires it ----------------------------------------------------------
 
 
@@ -36,8 +53,8 @@ class _Strict(BaseModel):
 
 
 class _Item(_Strict):
-    OrderItemId: str
-    SellerSKU: str
+    OrderItemId: _Text
+    SellerSKU: _Text
     SupplySourceId: str | None
     Quantity: int
     QuantityShipped: int | None = None
@@ -46,7 +63,7 @@ class _Item(_Strict):
 
 
 class _Summary(_Strict):
-    MarketplaceId: str
+    MarketplaceId: _Id
     OrderStatus: Literal["Pending", "Unshipped", "PartiallyShipped", "Shipped", "Canceled", "Unfulfillable",
                          "InvoiceUnconfirmed", "PendingAvailability"]
     PurchaseDate: str | None
@@ -68,13 +85,13 @@ class _Summary(_Strict):
 
 class _Trigger(_Strict):
     TimeOfOrderChange: str | None
-    ChangeReason: str
+    ChangeReason: _Text
 
 
 class _OrderChangeNotification(_Strict):
     NotificationLevel: Literal["OrderItemLevel", "OrderLevel"]
-    SellerId: str
-    AmazonOrderId: str
+    SellerId: _Id
+    AmazonOrderId: str = Field(pattern=AMAZON_ORDER_ID)
     OrderChangeType: Literal["BuyerRequestedChange", "DeliveryTipChange", "OrderStatusChange"]
     OrderChangeTrigger: _Trigger
     Summary: _Summary
@@ -88,7 +105,7 @@ class _Metadata(_Strict):
     ApplicationId: str
     SubscriptionId: str
     PublishTime: str
-    NotificationId: str = Field(min_length=1)
+    NotificationId: str = Field(pattern=NOTIFICATION_ID)
 
 
 class _Envelope(_Strict):
@@ -126,9 +143,12 @@ class OrderChange(model.Record):
 
 
 def parse_notification(body: bytes | str | dict[str, Any]) -> OrderChange:
-    """Validate an ORDER_CHANGE envelope (SQS message body or webhook request body)."""
+    """Validate an ORDER_CHANGE envelope (SQS message body or webhook request body): at most :data:`MAX_BYTES`,
+    JSON nested at most :data:`MAX_DEPTH` deep, the schema's fields, ids in Amazon's formats, no control characters
+    in text. The :class:`InvalidData` names each bad field and never repeats a refused value."""
     try:
         text = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        _check_shape(text)
         envelope = _Envelope.model_validate_json(text)
     except ValidationError as exc:
         raise InvalidData(_describe(body, exc), record=_notification_id(body)) from None
@@ -158,19 +178,47 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> OrderChange:
     )
 
 
+def _check_shape(text: bytes | str) -> None:
+    """Size and nesting depth, before any parser sees the body."""
+    size = len(text.encode("utf-8") if isinstance(text, str) else text)
+    if size > MAX_BYTES:
+        raise InvalidData(f"ORDER_CHANGE notification is {size} bytes, more than the {MAX_BYTES} an envelope may "
+                          f"have", code="too_large")
+    raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", raw)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise InvalidData(f"ORDER_CHANGE notification nests its JSON {deepest} levels deep, more than the "
+                          f"{MAX_DEPTH} an envelope may have", code="too_deep")
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
 def _notification_id(body: Any) -> str | None:
+    """The envelope's NotificationId when it is one (a refused value is never repeated in messages or the audit)."""
     try:
         data = json.loads(body) if isinstance(body, (bytes, str)) else body
-        return str(data["NotificationMetadata"]["NotificationId"])
-    except (ValueError, TypeError, KeyError):
+        value = data["NotificationMetadata"]["NotificationId"]
+    except (ValueError, TypeError, KeyError, RecursionError):
         return None
+    return value if isinstance(value, str) and re.fullmatch(NOTIFICATION_ID, value) else None
 
 
 def _describe(body: Any, exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "(body)"
-        problems.append(f"{where}: {'is missing' if error['type'] == 'missing' else error['msg']}")
+        if error["type"] == "missing":
+            problem = "is missing"
+        elif error["type"] == "string_pattern_mismatch":
+            problem = FORMATS.get((error.get("ctx") or {}).get("pattern"), "is not in Amazon's format")
+        else:
+            problem = error["msg"]
+        problems.append(f"{where}: {problem}")
     name = _notification_id(body)
     return f"ORDER_CHANGE notification {name or '(no NotificationId)'} is invalid: " + "; ".join(problems)
 

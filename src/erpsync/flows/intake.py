@@ -43,6 +43,28 @@ def receive(runtime: Host, change: OrderChange, *, source: str) -> bool:
     return True
 
 
+def admit(runtime: Host, change: OrderChange, *, source: str) -> str | None:
+    """None when the notification is for this installation's seller and one of its marketplaces; otherwise the
+    reason it is refused, recorded in the audit table (nothing is queued: the order is not ours to import)."""
+    amazon = runtime.settings.amazon
+    about = f"ORDER_CHANGE notification {change.notification_id} (order {change.amazon_order_id})"
+    if change.seller_id != amazon.seller_id:
+        reason = (f"{about} is for seller {change.seller_id}, not {amazon.seller_id} ([amazon] seller_id): a "
+                  f"notification of another seller is never imported")
+    elif change.marketplace_id not in amazon.marketplace_ids:
+        reason = (f"{about} is for marketplace {change.marketplace_id}, which is not in [amazon] marketplace_ids "
+                  f"{amazon.marketplace_ids}; add it there to import that marketplace's orders")
+    else:
+        return None
+    runtime.store.audit("notification.refused", source=source, notification_id=change.notification_id,
+                        amazon_order_id=change.amazon_order_id, seller_id=change.seller_id,
+                        marketplace_id=change.marketplace_id, error=reason)
+    log.warning("notification.refused", source=source, notification_id=change.notification_id,
+                amazon_order_id=change.amazon_order_id, seller_id=change.seller_id,
+                marketplace_id=change.marketplace_id)
+    return reason
+
+
 def reject(runtime: Host, error: InvalidData, *, source: str) -> None:
     """Record an envelope that is not a valid ORDER_CHANGE (the safety-net sync still finds its order)."""
     runtime.store.audit("notification.invalid", source=source, error=str(error), notification_id=error.record)
@@ -51,13 +73,14 @@ def reject(runtime: Host, error: InvalidData, *, source: str) -> None:
 
 def consume_sqs(runtime: Host, stop: threading.Event, *, wait_seconds: int = 20) -> threading.Thread:
     """Long-poll ``amazon.notifications.sqs_queue_url`` in a daemon thread until ``stop`` is set. A message is
-    deleted only after its job is queued; an invalid one after it is recorded."""
+    deleted only after its job is queued; an invalid or refused one (:func:`admit`) after it is recorded."""
     consumer = SqsConsumer.from_settings(runtime.settings, wait_seconds=wait_seconds)
 
     def run() -> None:
         while not stop.is_set():
             try:
-                consumer.consume(lambda change: receive(runtime, change, source="sqs"),
+                consumer.consume(lambda change: admit(runtime, change, source="sqs") is None
+                                 and receive(runtime, change, source="sqs"),
                                  on_invalid=lambda _body, error: reject(runtime, error, source="sqs"),
                                  stop=stop)
             except Exception as exc:  # noqa: BLE001 - SQS unreachable: log, wait, poll again

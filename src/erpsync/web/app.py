@@ -2,8 +2,10 @@
 
 ``POST /notifications`` takes an ORDER_CHANGE envelope when the header ``amazon.notifications.webhook_header``
 equals ``secrets.webhook_token`` (compared in constant time): 202 queued, 200 a NotificationId seen before
-(nothing queued), 400 not a valid envelope (recorded, nothing queued), 401 a missing or wrong token, 503 no token
-configured — the receiver refuses everything rather than accept unauthenticated orders.
+(nothing queued), 400 not a valid envelope (too deep, a field missing or not in Amazon's format: the message names
+it; recorded, nothing queued), 401 a missing or wrong token, 403 another seller's or an unconfigured marketplace's
+order (recorded, nothing queued), 413 a body over 256 KiB (recorded), 503 no token configured — the receiver refuses
+everything rather than accept unauthenticated orders.
 
 :func:`start` serves an app from a background thread (the demo, tests).
 """
@@ -23,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 
 from erpsync import logs
-from erpsync.amazon.notifications import parse_notification
+from erpsync.amazon.notifications import MAX_BYTES, parse_notification
 from erpsync.errors import InvalidData
 from erpsync.flows import intake
 from erpsync.runtime.jobs import Runtime
@@ -55,12 +57,20 @@ def create_app(runtime: Runtime) -> FastAPI:
             log.warning("webhook.unauthorized", client=request.client.host if request.client else None)
             return answer(401, "unauthorized",
                           error=f"missing or wrong {settings.amazon.notifications.webhook_header} header")
-        body = await request.body()
+        body = await _body(request, MAX_BYTES)
+        if body is None:
+            error = InvalidData(f"ORDER_CHANGE notification is larger than the {MAX_BYTES} bytes an envelope may "
+                                f"have", code="too_large")
+            await run_in_threadpool(intake.reject, runtime, error, source="webhook")
+            return answer(413, "too_large", error=str(error))
         try:
             change = parse_notification(body)
         except InvalidData as exc:
             await run_in_threadpool(intake.reject, runtime, exc, source="webhook")
             return answer(400, "invalid", error=str(exc))
+        refused = await run_in_threadpool(intake.admit, runtime, change, source="webhook")
+        if refused is not None:
+            return answer(403, "refused", error=refused)
         if await run_in_threadpool(intake.receive, runtime, change, source="webhook"):
             return answer(202, "queued", notification_id=change.notification_id)
         return answer(200, "duplicate", notification_id=change.notification_id)
@@ -89,6 +99,20 @@ def create_app(runtime: Runtime) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is larger than ``limit`` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _RuntimeCollector:
