@@ -102,6 +102,7 @@ class OrderSettings(Section):
     backlog_threshold: int = 20  # above this many queued order reads, switch to searchOrders pages
     shipment_scan_seconds: int = 120
     total_tolerance: Decimal = Field(default=Decimal("0.00"), ge=0)  # |Sage total - Amazon total| allowed
+    max_line_quantity: int = Field(default=10_000, ge=1)  # units of one order item above which an order is refused
 
     @field_validator("sync_start")
     @classmethod
@@ -311,6 +312,7 @@ sync_overlap_minutes = 10
 # sync_start = "2026-03-01T00:00:00Z" to import every order updated since a go-live date
 sync_start = 24
 total_tolerance = "0.00"   # the Sage order total must equal Amazon's to the cent; raise only with reason
+max_line_quantity = 10000  # an order item for more units is refused (dead letter), never written to Sage
 
 [mapping]
 # Every rule is explained in docs/mapping.md.

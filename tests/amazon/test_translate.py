@@ -388,3 +388,88 @@ def test_package_detail_matches_amazons_confirm_shipment_example(examples):
     with pytest.raises(InvalidData, match="not a whole number"):
         translate.package_detail(package.model_copy(update={"items": (model.PackageItem(
             order_item_id="1", quantity=Decimal("1.5")),)}), "ATVPDKIKX0DER", datetime(2022, 2, 11, tzinfo=UTC))
+
+
+# --- what no real order holds: negative prices, charges and totals, control characters, quantities ≤ 0 --------------
+
+
+def _priced(unit: str, quantity: int = 2) -> dict:
+    total = str(Decimal(unit) * quantity)
+    item = _item([{"type": "ITEM", "subtotal": _usd(total)}], total, quantity=quantity)
+    item["product"]["price"]["unitPrice"] = _usd(unit)
+    return item
+
+
+@pytest.mark.parametrize("raw, names", [
+    (_order([_priced("-5.00")]), ["lines[0] (order item 11111111111111).unit_price is negative (-5.00 USD)",
+                                  "item_price is negative (-10.00 USD)", "totals -10.00 USD"]),
+    (_order([_item([{"type": "ITEM", "subtotal": _usd("20.00")}, {"type": "SHIPPING", "subtotal": _usd("-4.00")}],
+                   "16.00")]), ["shipping_price is negative (-4.00 USD)"]),
+    (_order([_item([{"type": "ITEM", "subtotal": _usd("20.00")},
+                    {"type": "TAX", "subtotal": _usd("-1.00"), "detailedBreakdowns": [
+                        {"subtype": "ITEM", "value": _usd("-1.00")}]}], "19.00")]), ["item_tax is negative"]),
+    (_order([_item([{"type": "ITEM", "subtotal": _usd("20.00")}, {"type": "DISCOUNT", "subtotal": _usd("-25.00")}],
+                   "-5.00")]), ["totals -5.00 USD: discounts exceed what the item costs"]),
+    (_order([_item([{"type": "ITEM", "subtotal": _usd("20.00")}], "20.00")], proceeds={"grandTotal": _usd("-20.00")}),
+     ["order_total is negative (-20.00 USD)"]),
+])
+def test_negative_prices_charges_taxes_and_totals_are_refused_naming_the_field(raw, names):
+    with pytest.raises(InvalidData) as refused:
+        translate.order_from_api(raw)
+    message = str(refused.value)
+    assert message.startswith("order 113-0000001-0000001 is refused:") and "nothing was written to Sage" in message
+    assert [name for name in names if name not in message] == []
+    assert refused.value.record == "113-0000001-0000001"
+
+
+def test_discounts_stay_legitimate_whatever_their_sign_and_a_free_item_is_fine():
+    for sign in ("-", ""):  # Amazon reports discounts negative in v2026; either sign is a reduction
+        line = translate.order_from_api(_order([_item([
+            {"type": "ITEM", "subtotal": _usd("20.00")},
+            {"type": "DISCOUNT", "subtotal": _usd(f"{sign}20.00")},
+            {"type": "TAX", "subtotal": _usd("1.00"), "detailedBreakdowns": [
+                {"subtype": "ITEM", "value": _usd("2.00")}, {"subtype": "DISCOUNT", "value": _usd(f"{sign}1.00")}]},
+        ], "1.00")])).lines[0]
+        assert line.promotion_discount.amount == Decimal("20.00") and line.promotion_discount_tax.amount == 1
+        assert line.total == Money(amount=Decimal("1.00"), currency="USD")
+
+
+@pytest.mark.parametrize("where, value, field", [
+    (("recipient", "deliveryAddress", "addressLine1"), "1 Main St\x00", "ship_to.line1"),
+    (("recipient", "deliveryAddress", "city"), "Seattle\x1b[2J", "ship_to.city"),
+    (("buyer", "buyerName"), "Jane\x7fRoe", "buyer.name"),
+    (("orderItems", 0, "product", "title"), "Lamp\u0085", "lines[0].title"),
+    (("orderItems", 0, "product", "sellerSku"), "WIDGET\tBLU", "lines[0].sku"),
+])
+def test_control_characters_in_any_text_are_refused_naming_the_field_not_the_text(where, value, field):
+    raw = _order([_item([{"type": "ITEM", "subtotal": _usd("20.00")}], "20.00")],
+                 buyer={"buyerName": "Jane Roe"},
+                 recipient={"deliveryAddress": {"addressLine1": "1 Main St", "city": "Seattle", "countryCode": "US"}})
+    node = raw
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    with pytest.raises(InvalidData, match=re.escape(f"{field} holds a control character")) as refused:
+        translate.order_from_api(raw)
+    assert value not in str(refused.value)
+
+
+@pytest.mark.parametrize("quantity, problem", [(-1, "not a whole, non-negative quantity"),
+                                               (Decimal("1.5"), "not a whole, non-negative quantity")])
+def test_a_negative_or_fractional_quantity_is_refused(quantity, problem):
+    raw = _order([_item([{"type": "ITEM", "subtotal": _usd("20.00")}], "20.00", quantity=str(quantity))])
+    with pytest.raises(InvalidData, match=re.escape(f"orderItems[0].quantityOrdered: {problem}")):
+        translate.order_from_api(raw)
+
+
+def test_v0_negative_item_price_and_control_characters_are_refused(examples):
+    [(_, order_body)] = examples(ORDERS_V0, "getOrder")[:1]
+    raw_order = copy.deepcopy(order_body["payload"])
+    item = {"ASIN": "B000000001", "OrderItemId": "1", "SellerSKU": "A", "QuantityOrdered": 1,
+            "ItemPrice": {"CurrencyCode": "USD", "Amount": "-9.99"}}
+    raw_order.pop("OrderTotal", None)
+    with pytest.raises(InvalidData, match=r"item_price is negative \(-9\.99 USD\)"):
+        translate.order_from_v0(raw_order, [item])
+    item = {**item, "ItemPrice": {"CurrencyCode": "USD", "Amount": "9.99"}, "Title": "Lamp\x00"}
+    with pytest.raises(InvalidData, match=r"lines\[0\]\.title holds a control character"):
+        translate.order_from_v0(raw_order, [item])

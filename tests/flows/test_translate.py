@@ -237,3 +237,19 @@ def test_property_sage_total_equals_amazon_total_and_every_line_is_exact(lines):
     for source in order.lines:
         assert quantities[source.order_item_id] == source.quantity
         assert amounts[source.order_item_id] == source.item_price.amount
+
+
+def test_an_item_for_more_units_than_orders_max_line_quantity_is_refused_naming_it():
+    settings = Settings()
+    assert settings.orders.max_line_quantity == 10_000
+    at_limit = make_order([make_line(quantity="10000", unit_price="1.00", item_price="10000.00")])
+    assert stage(at_limit, settings).lines[0].QtyOrd == 10_000
+    huge = make_order([make_line(quantity="1000000000", unit_price="1.00", item_price="1000000000.00")])
+    with pytest.raises(errors.InvalidData) as refused:
+        stage(huge, settings)
+    message = str(refused.value)
+    assert f"order {OID}: order item 11111111111111 (SKU 'WIDGET-BLUE') is for 1000000000 units" in message
+    assert "[orders] max_line_quantity = 10000" in message and refused.value.record == OID
+    lowered = Settings(orders={"max_line_quantity": 5})
+    with pytest.raises(errors.InvalidData, match="more than \\[orders\\] max_line_quantity = 5"):
+        stage(make_order([make_line(quantity="6", unit_price="1.00", item_price="6.00")]), lowered)

@@ -16,6 +16,7 @@ category, a currency mix or a line whose parts do not add up to Amazon's own tot
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
@@ -159,6 +160,46 @@ def _invalid(kind: str, record: str, problem: str) -> InvalidData:
     return InvalidData(f"{kind} {record}: {problem}", record=record)
 
 
+# Canonical amounts that are never below zero, whatever Amazon's signs: prices, charges, taxes (discounts are stored
+# as positive reductions by the translator and may arrive with either sign, so they are not among them).
+_NEVER_NEGATIVE = ("unit_price", "item_price", "shipping_price", "gift_wrap_price", "cod_fee", "item_tax",
+                   "shipping_tax", "gift_wrap_tax")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # NUL, C0 and C1 control characters (tab and newline included)
+
+
+def _sane(order: model.Order) -> model.Order:
+    """Refuse what no real order holds and Sage must never get: a negative price, charge, tax or total, and
+    control characters in any text. The error names the order and each field, never the refused text."""
+    problems = [f"{where} holds a control character (e.g. NUL)"
+                for where, text in _texts(order.model_dump(mode="python")) if _CONTROL.search(text)]
+    for index, line in enumerate(order.lines):
+        item = f"lines[{index}] (order item {line.order_item_id})"
+        problems += [f"{item}.{name} is negative ({getattr(line, name)})" for name in _NEVER_NEGATIVE
+                     if getattr(line, name) is not None and getattr(line, name).amount < 0]
+        if line.total.amount < 0:
+            problems.append(f"{item} totals {line.total}: discounts exceed what the item costs")
+    if order.order_total is not None and order.order_total.amount < 0:
+        problems.append(f"order_total is negative ({order.order_total})")
+    problems += [f"payments[{i}] is negative ({p})" for i, p in enumerate(order.payments) if p.amount < 0]
+    if problems:
+        raise InvalidData(f"order {order.amazon_order_id} is refused: {'; '.join(problems)}. No Amazon order has "
+                          f"this; nothing was written to Sage. Check the order in Seller Central, enter it by hand "
+                          f"if it is genuine, and discard the dead letter", record=order.amazon_order_id)
+    return order
+
+
+def _texts(value: Any, path: str = "") -> Iterable[tuple[str, str]]:
+    """(path, text) of every string in a dumped record."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _texts(item, f"{path}[{index}]")
+
+
 def _build(cls: type[model.R], data: dict[str, Any], kind: str, record: str) -> model.R:
     try:
         return model.parse(cls, data, record=record)
@@ -183,7 +224,7 @@ def order_from_api(order: Mapping[str, Any]) -> model.Order:
         data = _order_2026(order)
     except _Bad as exc:
         raise _invalid("order", order_id, str(exc)) from None
-    return _build(model.Order, data, "order", order_id)
+    return _sane(_build(model.Order, data, "order", order_id))
 
 
 def _order_2026(order: Mapping[str, Any]) -> dict[str, Any]:
@@ -375,7 +416,7 @@ def order_from_v0(order: Mapping[str, Any], items: list[Mapping[str, Any]]) -> m
         data = _order_v0(order, items)
     except _Bad as exc:
         raise _invalid("order", order_id, str(exc)) from None
-    return _build(model.Order, data, "order", order_id)
+    return _sane(_build(model.Order, data, "order", order_id))
 
 
 def _order_v0(order: Mapping[str, Any], items: list[Mapping[str, Any]]) -> dict[str, Any]:

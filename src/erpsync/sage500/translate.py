@@ -46,6 +46,13 @@ def staged_order(order: model.Order, settings: Settings, items: Mapping[str, Ite
     oid = order.amazon_order_id
     if not order.lines:
         raise errors.InvalidData(f"order {oid} has no order items; nothing to write to Sage", record=oid)
+    limit = settings.orders.max_line_quantity
+    for line in order.lines:
+        if line.quantity > limit:
+            raise errors.InvalidData(
+                f"order {oid}: order item {line.order_item_id} (SKU {line.sku!r}) is for {line.quantity} units, more "
+                f"than [orders] max_line_quantity = {limit}; nothing was written to Sage. If the order is genuine, "
+                f"raise max_line_quantity and replay the dead letter", record=oid)
     rules = settings.mapping
     skus = resolve_skus(order, rules, items.keys() if known_item_ids is None else known_item_ids)
     warehouse = mapping.warehouse_for(order, rules)
