@@ -76,3 +76,15 @@ def engine_from_settings(settings: Settings, *, create: bool = True) -> Engine:
     return make_engine(settings.resolve_url(cfg.url), password=password.get_secret_value() if password else None,
                        create=create, login_timeout_seconds=cfg.login_timeout_seconds,
                        query_timeout_seconds=cfg.query_timeout_seconds, lock_timeout_ms=cfg.lock_timeout_ms)
+
+
+def real_sage(mode: str, url: str) -> str | None:
+    """Why the target is (or may be) a real Sage 500 database rather than a replica — ``mode`` procedure or an
+    ``mssql`` URL — or None for a replica."""
+    if mode == "procedure":
+        return '[sage500] mode is "procedure"'
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:  # noqa: BLE001 - an unparsable URL is no replica either
+        return f"the URL {url.split('@')[-1]!r} cannot be parsed"
+    return "the URL is a SQL Server (mssql) one" if backend == "mssql" else None
