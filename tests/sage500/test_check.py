@@ -82,3 +82,11 @@ def test_check_lists_what_a_real_site_has_and_lacks(workdir, postgres_url):
            "missing" in fixed.stdout
     assert "staging columns: " in fixed.stdout and "Sage clock America/Chicago" in fixed.stdout
     assert "warning" not in fixed.stdout
+
+
+def test_init_writes_the_sage_clock(workdir):
+    assert invoke("init").exit_code == 0
+    written = (workdir / "erpsync.toml").read_text()
+    assert 'timezone = "UTC"' in written
+    settings = config.load(workdir / "erpsync.toml")
+    assert settings.sage500.timezone == "UTC" and "timezone" in settings.sage500.model_fields_set
