@@ -90,6 +90,22 @@ class Sage500Settings(Section):
     company_id: str = "SOA"
     user_id: str = "erpsync"
     tables: SageTables = Field(default_factory=SageTables)
+    # the Sage SQL Server's clock (IANA name, e.g. "America/Chicago"): Sage stores local server time
+    timezone: str = "UTC"
+    login_timeout_seconds: int = Field(15, gt=0)  # connecting (pymssql login_timeout; PostgreSQL connect_timeout)
+    query_timeout_seconds: int = Field(120, gt=0)  # one statement (pymssql timeout; PostgreSQL statement_timeout)
+    lock_timeout_ms: int = Field(10_000, gt=0)  # a lock wait (SET LOCK_TIMEOUT; lock_timeout; SQLite busy timeout)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            return ZoneInfo(value).key
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone name (e.g. 'America/Chicago', 'UTC'); set the "
+                             f"time zone of the Sage SQL Server") from None
 
 
 class OrderSettings(Section):
@@ -303,6 +319,12 @@ store_url = "sqlite:///.erpsync/ratelimit.db"
 mode = "replica"
 url = "sqlite:///.erpsync/sage500.db"
 company_id = "SOA"
+# the time zone of the Sage SQL Server's clock (Sage stores local server time), an IANA name: "America/Chicago"
+timezone = "UTC"
+# seconds to connect and per statement; milliseconds a statement waits for a lock before it is retried later
+login_timeout_seconds = 15
+query_timeout_seconds = 120
+lock_timeout_ms = 10000
 
 [orders]
 pending = "skip"     # Pending orders: "skip" until Unshipped, or "hold" to write them on hold

@@ -22,8 +22,8 @@ from sqlalchemy.sql.visitors import cloned_traverse, iterate
 from sqlglot import exp
 
 from erpsync import model
+from erpsync.sage500 import backend, catalog, database, ledger, orders, schema_check, shipments, sql, warehouse
 from erpsync.sage500 import gateway as gateway_module
-from erpsync.sage500 import sql, warehouse
 from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.schema import tciSurrogateKey_R
 
@@ -35,6 +35,8 @@ SAMPLES = {  # parameters for the builders that only run against a real SQL Serv
     "max_tran_no_mssql": {"company_id": "SOA"},
     "exec_sales_ord_ins": {"session_key": 42, "company_id": "SOA", "recs_processed": 0, "failed_recs": 0,
                            "total_recs": 0},
+    "lock_timeout_mssql": {"timeout_ms": 10000},
+    "procedures_present": {"names": ["spSOapiSalesOrdIns", "spGetNextSurrogateKey"]},
 }
 
 
@@ -90,7 +92,8 @@ def scenario(engine, make_order, stock) -> None:
     order = gw.order_by_amazon_id(written.AmazonOrderId)
     ship = warehouse.ship_order(engine, written.SOKey, [{"lines": {order.lines[0].SOLineKey: 1}, "tracking_no": "1Z"}])
     warehouse.commit_shipment(engine, ship)
-    gw.shipments_since(0)
+    page = gw.shipments_since(0)
+    gw.shipments([page.cursor])
     gw.items(["WIDGET-BLU-L"])
     gw.item_ids()
     gw.customer("AMAZON-US")
@@ -134,6 +137,10 @@ def test_procedure_mode_statements_parse_as_tsql(name):
         assert "@iSessionKey = 42" in text and "@oContinue = @oContinue OUTPUT" in text
     if name == "max_tran_no_mssql":
         assert "WITH (UPDLOCK, HOLDLOCK)" in text
+    if name == "lock_timeout_mssql":
+        assert text == "SET LOCK_TIMEOUT 10000"
+    if name == "procedures_present":
+        assert "FROM [INFORMATION_SCHEMA].ROUTINES" in text
 
 
 def test_every_mssql_only_builder_has_a_sample():
@@ -145,7 +152,31 @@ def test_postgresql_lock_is_the_only_postgresql_statement():
                                                                                "lock_timeout_postgresql"}
 
 
-def test_gateway_builds_no_sql_of_its_own():
-    """All the gateway's SQL comes from the registry: it imports no statement constructors."""
+@pytest.mark.parametrize("module", [gateway_module, database, backend, orders, shipments, catalog, ledger,
+                                    schema_check], ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_gateway_builds_no_sql_of_its_own(module):
+    """All the gateway's SQL comes from the registry: none of its modules imports statement constructors."""
     constructors = {"select", "insert", "update", "delete", "text", "func", "bindparam", "literal_column"}
-    assert constructors.isdisjoint(vars(gateway_module))
+    assert constructors.isdisjoint(vars(module))
+
+
+def test_procedure_calls_made_on_the_replica_render_as_the_procedure_backend_sends_them(sqlite_engine, make_order,
+                                                                                        stock, monkeypatch):
+    """The replica answers every Sage procedure call through its stand-in; each call, with the very parameters the
+    gateway passed, is what the procedure backend EXECs on SQL Server: it renders and parses as T-SQL."""
+    calls = []
+    original = backend.ReplicaBackend.call
+
+    def spy(self, conn, procedure, params):
+        calls.append((procedure, dict(params)))
+        return original(self, conn, procedure, params)
+
+    monkeypatch.setattr(backend.ReplicaBackend, "call", spy)
+    scenario(sqlite_engine, make_order, stock)
+    assert {procedure for procedure, _ in calls} == set(backend.PROCEDURES)
+    for procedure, params in calls:
+        statement = backend.ProcedureBackend.statements[procedure]()
+        text = render(statement, params)
+        parse_tsql(text)
+        if procedure == backend.SALES_ORDER_IMPORT:
+            assert f"@iSessionKey = {params['session_key']}" in text and "@iCompanyID = 'SOA'" in text

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from erpsync.config import Settings
 from erpsync.errors import SageUnavailable, classify
-from erpsync.runtime.health import check_sage500
+from erpsync.commands.check import check_sage500
 from erpsync.sage500 import replica
 from erpsync.sage500.engine import make_engine
 from erpsync.sage500.gateway import Sage500Gateway

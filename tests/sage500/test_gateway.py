@@ -14,7 +14,7 @@ from erpsync.errors import ConfigError, InvalidData, Permanent, SageRejected, Sa
 from erpsync.sage500 import replica, warehouse
 from erpsync.sage500 import schema as s
 from erpsync.sage500.engine import make_engine
-from erpsync.sage500.gateway import Sage500Gateway
+from erpsync.sage500.gateway import Sage500Gateway, ShipmentPage
 
 ORDER = "113-0000001-0000001"
 
@@ -142,10 +142,11 @@ def test_partial_and_multi_package_shipments(gateway, sage_engine, make_order, s
         {"lines": {widget.SOLineKey: 1}, "tracking_no": "1ZA"},
         {"lines": {widget.SOLineKey: 1, tshirt.SOLineKey: 1}, "tracking_no": "9400B", "ship_meth_id": "USPS PRIORITY"},
     ])
-    assert gateway.shipments_since(0) == ([], 0)  # pending: not visible yet
+    assert gateway.shipments_since(0) == ShipmentPage([], first, [first])  # pending: passed, to re-check
     warehouse.commit_shipment(sage_engine, first)
-    records, cursor = gateway.shipments_since(0)
-    assert cursor == first and len(records) == 1
+    assert gateway.shipments([first]).records == gateway.shipments_since(0).records
+    records, cursor, pending = gateway.shipments_since(0).__dict__.values()
+    assert cursor == first and len(records) == 1 and pending == []
     record = records[0]
     assert (record.AmazonOrderId, record.MarketplaceId, record.SOKey, record.SOTranID, record.TranStatus) == (
         ORDER, "ATVPDKIKX0DER", so.SOKey, so.TranID, 6)
@@ -158,32 +159,36 @@ def test_partial_and_multi_package_shipments(gateway, sage_engine, make_order, s
     partly = gateway.order_by_amazon_id(ORDER)
     assert [(ln.QtyShip, ln.QtyOpenToShip, ln.Status) for ln in partly.lines] == [(2, 1, 1), (1, 0, 2)]
     assert partly.Status == 1
-    assert gateway.shipments_since(cursor) == ([], cursor)
+    assert gateway.shipments_since(cursor) == ShipmentPage([], cursor, [])
 
     rest = warehouse.ship_order(sage_engine, so.SOKey, [{"lines": {widget.SOLineKey: 1}, "tracking_no": "1ZC",
                                                          "ship_meth_id": "FEDEX 2DAY"}])
     warehouse.commit_shipment(sage_engine, rest)
     warehouse.post_shipment(sage_engine, rest)
-    records, cursor = gateway.shipments_since(cursor)
+    page = gateway.shipments_since(cursor)
+    records, cursor = page.records, page.cursor
     assert cursor == rest and [(r.ShipKey, r.TranStatus, r.TranID is not None) for r in records] == [(rest, 3, True)]
     assert [(p.TrackingNo, p.ShipMethID) for p in records[0].packages] == [("1ZC", "FEDEX 2DAY")]
     assert gateway.order_by_amazon_id(ORDER).Status == 4  # fully shipped: closed
 
 
-def test_the_cursor_never_passes_a_pending_shipment(gateway, sage_engine, make_order, stock):
+def test_the_cursor_passes_a_pending_shipment_which_is_rechecked_on_its_own(gateway, sage_engine, make_order, stock):
     stock(sage_engine, "WIDGET-BLU-L", {"A-01-01": 20})
     keys = []
-    for n in (1, 2):
+    for n in (1, 2, 3):
         so = gateway.create_sales_order(make_order(f"113-0000001-000000{n}"))
         line = gateway.order_by_amazon_id(so.AmazonOrderId).lines[0]
         keys.append(warehouse.ship_order(sage_engine, so.SOKey, [{"lines": {line.SOLineKey: 2},
                                                                   "tracking_no": f"1Z{n}"}]))
     warehouse.commit_shipment(sage_engine, keys[1])  # the later shipment commits first
-    records, cursor = gateway.shipments_since(0)
-    assert [r.ShipKey for r in records] == [keys[1]] and cursor == keys[0] - 1
+    page = gateway.shipments_since(0, limit=2)
+    assert [r.ShipKey for r in page.records] == [keys[1]] and page.cursor == keys[1] and page.pending == [keys[0]]
+    assert gateway.shipments_since(page.cursor).pending == [keys[2]]
+    assert gateway.shipments(page.pending) == ShipmentPage([], 0, [keys[0]])  # still pending
     warehouse.commit_shipment(sage_engine, keys[0])
-    records, cursor = gateway.shipments_since(cursor)
-    assert [r.ShipKey for r in records] == keys and cursor == keys[1]  # the first one is not lost
+    again = gateway.shipments([keys[0], 999])  # 999: a pick Sage no longer has
+    assert [r.ShipKey for r in again.records] == [keys[0]] and again.pending == []
+    assert gateway.shipments([]) == ShipmentPage([], 0, [])
 
 
 def test_configured_package_table_and_tracking_column(tmp_path, make_order, stock):
@@ -199,7 +204,7 @@ def test_configured_package_table_and_tracking_column(tmp_path, make_order, stoc
         {"lines": {line.SOLineKey: 2}, "tracking_no": "TBA123"}], tables=tables))
     with engine.connect() as conn:
         assert conn.execute(text('SELECT "TrackingNumber" FROM "tsoShipPackage_SITE"')).scalar_one() == "TBA123"
-    assert gateway.shipments_since(0)[0][0].packages[0].TrackingNo == "TBA123"
+    assert gateway.shipments_since(0).records[0].packages[0].TrackingNo == "TBA123"
     assert "missing table tsoShipPackage_SITE" in Sage500Gateway(engine).check_schema() + Sage500Gateway(
         make_engine(f"sqlite:///{tmp_path / 'empty.db'}"), tables=tables).check_schema()
     engine.dispose()
@@ -345,10 +350,12 @@ def test_check_schema_names_missing_tables_and_columns(gateway, sage_engine):
 
 
 def test_procedure_mode_does_not_expect_replica_tables(sqlite_engine):
-    assert Sage500Gateway(sqlite_engine, mode="procedure").check_schema() == []
+    procedures = ["missing procedure spSOapiSalesOrdIns", "missing procedure spGetNextSurrogateKey",
+                  "missing procedure spGetNextBlockSurrogateKey"]  # SQLite has none; a real Sage site has them
+    assert Sage500Gateway(sqlite_engine, mode="procedure").check_schema() == procedures
     with sqlite_engine.begin() as conn:
         conn.execute(text('DROP TABLE "tciSurrogateKey_R"'))
-    assert Sage500Gateway(sqlite_engine, mode="procedure").check_schema() == []
+    assert Sage500Gateway(sqlite_engine, mode="procedure").check_schema() == procedures
     assert Sage500Gateway(sqlite_engine).check_schema() == ["missing table tciSurrogateKey_R"]
 
 

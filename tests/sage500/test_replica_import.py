@@ -26,7 +26,7 @@ def stage(engine, tran_no="42", session=SESSION, header=None, lines=None):
             dict(ItemID="TSHIRT-BLU-L", QtyOrd=Decimal(1), UnitPrice=Decimal("20"), ExtAmt=Decimal("20"),
                  WarehouseID="EAST", ShipMethID="FEDEX 2DAY")]
     defaults = dict(SessionKey=session, ProcessStatus=0, Action=1, TranNo=tran_no, Description=None,
-                    UnitMeasID="EA", UnitPriceOvrd="Yes", WarehouseID="MAIN", ShipMethID=None)
+                    UnitMeasID="EA", WarehouseID="MAIN", ShipMethID=None)
     staged_lines = [{**defaults, "SOLineNo": n, "UserFld1": f"{n:014d}", **b, **(lines or {}).get(n, {})}
                     for n, b in enumerate(base, start=1)]
     with engine.begin() as conn:

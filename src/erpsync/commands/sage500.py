@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -14,7 +15,7 @@ from erpsync import config as config_mod
 from erpsync.commands import load_settings
 from erpsync.errors import ErpsyncError
 from erpsync.sage500 import replica
-from erpsync.sage500.engine import make_engine
+from erpsync.sage500.engine import make_engine, real_sage
 
 app = typer.Typer(no_args_is_help=True, help="The Sage 500 side: the replica database.")
 replica_app = typer.Typer(no_args_is_help=True, help="The built-in Sage 500 replica (SQLite file or PostgreSQL).")
@@ -28,7 +29,17 @@ UrlOption = typer.Option(None, "--url", help="Database URL of the replica (defau
 
 
 def _replica_url(settings: config_mod.Settings, url: Optional[str]) -> str:
-    return settings.resolve_url(url or settings.sage500.url)
+    """The replica's URL, refused before any connection when the target is (or may be) a real Sage database:
+    these commands create and drop Sage's tables and fill them with a made-up company."""
+    target = settings.resolve_url(url or settings.sage500.url)
+    reason = real_sage(settings.sage500.mode, target)
+    if reason:
+        message = (f"refused: {reason}. `erpsync sage500 replica` only builds the test replica (SQLite or "
+                   f"PostgreSQL) and would write Sage's own tables; nothing was touched. For a replica use a config "
+                   f'with [sage500] mode = "replica" and a sqlite:/// or postgresql:// URL.')
+        err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    return target
 
 
 @replica_app.command("create")
@@ -53,7 +64,8 @@ def seed(config: Optional[Path] = ConfigOption, url: Optional[str] = UrlOption,
          ) -> None:
     """Create the replica if needed and seed a company (items, stock, prices, customers, GL accounts)."""
     settings = load_settings(config)
-    engine = make_engine(_replica_url(settings, url))
+    target = _replica_url(settings, url)
+    engine = make_engine(target)
     tables = settings.sage500.tables
     try:
         if reset:

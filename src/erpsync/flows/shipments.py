@@ -1,8 +1,10 @@
 """Shipments to Amazon: committed Sage shipments of Amazon orders become confirmShipment calls, one per package.
 
 * ``scan_shipments`` (queue sage500, periodic) — reads shipments committed in Sage since the cursor
-  ``shipments.ship_key`` (the gateway never lets it pass a shipment still pending), marks the order 'shipped' and
-  queues one ``confirm_shipment`` per package with everything Amazon needs: the cloud side never reads Sage.
+  ``shipments.ship_key``; one still pending (picked, not committed) is passed and remembered in
+  ``shipments.pending``, and re-checked on its own by every later scan until it commits (or Sage deletes it).
+  It marks the order 'shipped' and queues one ``confirm_shipment`` per package with everything Amazon needs: the
+  cloud side never reads Sage.
   Quantities are summed per OrderItemId (the translator may split one Amazon item into two Sage lines).
 * ``confirm_shipment`` (queue amazon) — confirms one package (Orders v0) unless it is recorded as confirmed, then
   records it once. The journal says 'confirmed' when the shipment that completed the Sage order is confirmed.
@@ -29,6 +31,7 @@ from erpsync.sage500.gateway import PackageRecord, ShipmentRecord
 log = logs.get(__name__)
 
 CURSOR = "shipments.ship_key"
+PENDING = "shipments.pending"  # ShipKeys the cursor passed while pending (picked, not committed)
 
 
 def confirm_key(ship_key: int, package_no: int) -> str:
@@ -41,27 +44,45 @@ def package_reference(ship_key: int, package_no: int) -> str:
 
 @job("scan_shipments", queue="sage500")
 def scan_shipments(ctx: JobContext) -> dict[str, int]:
-    """Queue a confirmation for every package of every newly committed Sage shipment of an Amazon order."""
+    """Queue a confirmation for every package of every newly committed Sage shipment of an Amazon order: first
+    those a previous scan passed while they were still pending (re-checked on their own), then forward from the
+    cursor, which passes pending shipments after remembering them, so a pick never committed stops nothing."""
     store = ctx.store
     binder = Binder(store, connections.sage(ctx))
     cursor = store.cursor(CURSOR, initial=0)
     counts = {"shipments": 0, "packages": 0}
     position = cursor.last_value or 0
-    while True:
-        with sage_outage(ctx):
-            records, after = binder.gateway.shipments_since(position)
-            last = {record.AmazonOrderId: record.ShipKey for record in records}  # oldest first
-            parked = {d.key for d in store.dead_letters.list("open", job="confirm_shipment", limit=100_000)}
-            for record in records:
-                counts["packages"] += _queue_confirmations(ctx, binder, record, parked,
-                                                           last=last[record.AmazonOrderId] == record.ShipKey)
-                counts["shipments"] += 1
-        if after <= position:
-            break
-        cursor.commit(after)  # everything up to it is queued: durable
-        position = after
-    log.info("shipments.scanned", cursor=position, **counts)
+    pending = store.key_set(PENDING)
+    with sage_outage(ctx):
+        if pending:
+            page = binder.gateway.shipments(pending)
+            _queue_page(ctx, binder, page.records, counts)
+            if set(page.pending) != pending:  # committed (queued just now) or deleted in Sage
+                pending = set(page.pending)
+                store.key_set_put(PENDING, pending)
+        while True:
+            page = binder.gateway.shipments_since(position)
+            if page.cursor <= position:
+                break
+            _queue_page(ctx, binder, page.records, counts)
+            if page.pending:
+                pending |= set(page.pending)
+                store.key_set_put(PENDING, pending)  # remembered before the cursor passes them
+            cursor.commit(page.cursor)  # everything up to it is queued or remembered: durable
+            position = page.cursor
+    log.info("shipments.scanned", cursor=position, pending=len(pending), **counts)
     return counts
+
+
+def _queue_page(ctx: JobContext, binder: Binder, records: list[ShipmentRecord], counts: dict[str, int]) -> None:
+    if not records:
+        return
+    last = {record.AmazonOrderId: record.ShipKey for record in records}  # oldest first
+    parked = {d.key for d in ctx.store.dead_letters.list("open", job="confirm_shipment", limit=100_000)}
+    for record in records:
+        counts["packages"] += _queue_confirmations(ctx, binder, record, parked,
+                                                   last=last[record.AmazonOrderId] == record.ShipKey)
+        counts["shipments"] += 1
 
 
 def _queue_confirmations(ctx: JobContext, binder: Binder, record: ShipmentRecord, parked: set[str], *,

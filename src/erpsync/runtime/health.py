@@ -1,13 +1,14 @@
-"""Installation checks behind ``erpsync check`` (and a health page): config → state store → queue backend →
-Sage 500 database and schema → Amazon endpoint. Each check says what it looked at and, when something is wrong,
-names what is missing and how to fix it. No check calls Amazon over the network.
+"""The runtime's installation checks behind ``erpsync check``: state store → queue backend → Amazon endpoint
+(configuration only). Each check says what it looked at and, when something is wrong, names what is missing and
+how to fix it. A check reads; it never writes to an adapter's system and the runtime knows no adapter: the Sage
+500 check (and the first-run seeding of the embedded replica) belongs to the ``erpsync check`` command, which
+passes it in as an extra check. No check calls Amazon over the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -15,9 +16,6 @@ from erpsync.config import Settings
 from erpsync.flows.jobs import QUEUES
 from erpsync.runtime.queue import backend, make_huey
 from erpsync.runtime.store import Store
-from erpsync.sage500 import replica
-from erpsync.sage500.engine import engine_from_settings
-from erpsync.sage500.gateway import Sage500Gateway
 
 REGIONS = ("na", "eu", "fe")
 
@@ -28,10 +26,16 @@ class Check:
     ok: bool
     detail: str
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # worth fixing, not failing
+    info: list[str] = field(default_factory=list)  # what was found, one line each
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    return [_guard(name, check, settings) for name, check in CHECKS]
+Named = tuple[str, Callable[[Settings], Check]]
+
+
+def run_checks(settings: Settings, extra: Sequence[Named] = ()) -> list[Check]:
+    """The runtime's checks in order, then ``extra`` ones (an adapter's, passed in by the command)."""
+    return [_guard(name, check, settings) for name, check in (*CHECKS, *extra)]
 
 
 def _guard(name: str, check: Callable[[Settings], Check], settings: Settings) -> Check:
@@ -69,27 +73,6 @@ def check_queue(settings: Settings) -> Check:
     return Check("queue", True, f"{backend(url)} {shown(url)} — {'; '.join(counts)}")
 
 
-def check_sage500(settings: Settings) -> Check:
-    """Reach the Sage database and list what its schema lacks. The embedded default (a replica in a SQLite
-    file) is created and seeded here on first use, so ``erpsync init && erpsync check`` needs no other step."""
-    sage = settings.sage500
-    url = settings.resolve_url(sage.url)
-    notes = []
-    if sage.mode == "replica" and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        engine = engine_from_settings(settings)
-        try:
-            report = replica.seed(engine, sage.company_id, tables=sage.tables)
-        finally:
-            engine.dispose()
-        notes.append(f"created the replica and seeded company {sage.company_id} ({sum(report.rows.values())} rows)")
-    with Sage500Gateway.from_settings(settings) as gateway:
-        problems = gateway.check_schema()
-    if problems and sage.mode == "replica":
-        problems.append("to add what is missing to the replica: erpsync sage500 replica create")
-    detail = f"{sage.mode} {shown(url)}: schema " + ("incomplete" if problems else "complete")
-    return Check("sage500", not problems, "; ".join([detail, *notes]), problems)
-
-
 def check_amazon(settings: Settings) -> Check:
     amazon = settings.amazon
     endpoint = amazon.endpoint
@@ -111,4 +94,4 @@ def check_amazon(settings: Settings) -> Check:
 
 
 CHECKS: tuple[tuple[str, Callable[[Settings], Check]], ...] = (
-    ("state store", check_state), ("queue", check_queue), ("sage500", check_sage500), ("amazon", check_amazon))
+    ("state store", check_state), ("queue", check_queue), ("amazon", check_amazon))

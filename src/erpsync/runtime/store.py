@@ -347,6 +347,19 @@ class Store:
         last = _decode(row.value, type(initial)) if row else None
         return Cursor(self, name, initial, overlap, last)
 
+    def key_set(self, name: str) -> set[int]:
+        """A named set of integer keys kept beside the cursors (e.g. Sage shipments a cursor passed while still
+        pending, re-checked on their own); empty until first written."""
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(cursors.c.value).where(cursors.c.name == name)).first()
+        return {int(key) for key in row.value.split(",") if key} if row else set()
+
+    def key_set_put(self, name: str, keys: Collection[int]) -> None:
+        """Replace the set ``name`` (unlike a cursor it may shrink)."""
+        with self.engine.begin() as conn:
+            _upsert(conn, cursors, {"name": name}, {"value": ",".join(str(k) for k in sorted(set(keys))),
+                                                    "updated_at": utcnow()})
+
     # pending job identity keys ---------------------------------------------------------------------------------
 
     def job_key_claim(self, key: str, *, job: str, queue: str, due_at: datetime,

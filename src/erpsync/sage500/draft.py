@@ -19,7 +19,7 @@ class StagedLine:
     Description: str
     QtyOrd: Decimal
     UnitMeasID: str
-    UnitPrice: Decimal  # written with UnitPriceOvrd = 1: Amazon's price is imposed
+    UnitPrice: Decimal  # Amazon's price, imposed: staged with ExtAmt (both read by Sage), checked after the import
     ExtAmt: Decimal
     WarehouseID: str
     ShipMethID: str | None = None

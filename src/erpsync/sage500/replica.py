@@ -117,8 +117,16 @@ def next_keys(conn: Connection, series: str, count: int = 1) -> int:
     return conn.execute(sql.read_key(), {"series": series}).scalar_one() - count
 
 
+def _replica_only(engine: Engine) -> None:
+    """The replica lives on SQLite or PostgreSQL; a SQL Server is a real Sage database: never built or dropped."""
+    if engine.dialect.name == "mssql":
+        raise ConfigError(f"refused: {engine.url.render_as_string()} is a SQL Server database (a real Sage 500); the "
+                          f"replica is built on SQLite or PostgreSQL only, and nothing was touched")
+
+
 def create(engine: Engine, tables: SageTables | None = None) -> list[str]:
     """Create every missing table and the key counters; returns the names of the tables created."""
+    _replica_only(engine)
     existing = {name.lower() for name in inspect(engine).get_table_names()}
     wanted = s.expected_tables(tables)
     with engine.begin() as conn:
@@ -132,6 +140,7 @@ def create(engine: Engine, tables: SageTables | None = None) -> list[str]:
 
 
 def drop(engine: Engine, tables: SageTables | None = None) -> None:
+    _replica_only(engine)
     s.package_table(tables).drop(engine, checkfirst=True)
     s.metadata.drop_all(engine)
 
@@ -182,6 +191,7 @@ def seed(engine: Engine, company_id: str = "SOA", items: int = 500, seed: int = 
          tables: SageTables | None = None, progress: Progress | None = None,
          now: datetime | None = None) -> SeedReport:
     """Create the schema if needed and seed one company. Refuses a company that is already there."""
+    _replica_only(engine)
     products = catalog()
     if not 1 <= items <= len(products):
         raise ValueError(f"items must be between 1 and {len(products)}, not {items}")

@@ -255,6 +255,7 @@ tsoSOLineDist = Table(
 )
 
 # ===== staging (inputs of spSOapiSalesOrdIns) ===============================================================
+# Only columns Sage's procedure reads (reference §6): one it ignores (StgSOLine.UnitPriceOvrd) is not staged.
 
 
 def _stg_common() -> list[Column]:
@@ -283,7 +284,7 @@ StgSOLine = Table(
     "StgSOLine", metadata, *_stg_common(),
     Column("SOLineNo", Integer), Column("ItemID", String(30)), Column("Description", String(40)),
     Column("ExtCmnt", String(255)), _qty("QtyOrd"), Column("UnitMeasID", String(6)), Column("UnitPrice", Numeric(15, 5)),
-    Column("UnitPriceOvrd", String(3)), _money("ExtAmt"), _money("FreightAmt"), _money("TradeDiscAmt"),
+    _money("ExtAmt"), _money("FreightAmt"), _money("TradeDiscAmt"),
     Column("WarehouseID", String(6)), Column("ShipMethID", String(15)), Column("Status", String(25)), *_user_fields(2),
     implicit_returning=False,
 )

@@ -20,12 +20,15 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    column,
     func,
     insert,
     select,
+    table,
     text,
     update,
 )
+from sqlalchemy.sql.elements import quoted_name
 
 from erpsync.sage500 import schema as s
 
@@ -71,6 +74,12 @@ def applock_mssql():
     )
 
 
+@statement(only="mssql")
+def lock_timeout_mssql():
+    """Bound every lock wait of this session (the import transaction): error 1222 instead of waiting forever."""
+    return text("SET LOCK_TIMEOUT :timeout_ms")
+
+
 @statement(only="postgresql")
 def lock_timeout_postgresql():
     """Bound the wait for the lock below (this transaction only)."""
@@ -80,6 +89,12 @@ def lock_timeout_postgresql():
 @statement(only="postgresql")
 def applock_postgresql():
     return select(func.pg_advisory_xact_lock(func.hashtext(bindparam("resource", type_=String))))
+
+
+@statement(only="sqlite")
+def busy_timeout_sqlite(timeout_ms: int):
+    """The replica's lock timeout: how long SQLite waits for another writer before 'database is locked'."""
+    return text(f"PRAGMA busy_timeout = {int(timeout_ms)}")
 
 
 @statement(only="sqlite")
@@ -284,19 +299,19 @@ def _amazon_ship_lines():
 
 
 @statement()
-def committed_shipment_keys(limit: int):
+def shipment_keys_after(limit: int):
+    """The first ``limit`` shipments of Amazon orders after the cursor, whatever their state, with the state."""
     sl, log = s.tsoShipLine, s.tsoShipmentLog
-    return (select(sl.c.ShipKey).select_from(_amazon_ship_lines())
-            .where(sl.c.ShipKey > bindparam("cursor", type_=Integer), log.c.TranStatus.in_([COMMITTED, POSTED]))
-            .group_by(sl.c.ShipKey).order_by(sl.c.ShipKey).limit(limit))
+    return (select(sl.c.ShipKey, log.c.TranStatus).select_from(_amazon_ship_lines())
+            .where(sl.c.ShipKey > bindparam("cursor", type_=Integer))
+            .group_by(sl.c.ShipKey, log.c.TranStatus).order_by(sl.c.ShipKey).limit(limit))
 
 
 @statement()
-def uncommitted_shipment_floor():
-    """The lowest shipment above the cursor not yet committed: a cursor must not pass it."""
-    sl, log = s.tsoShipLine, s.tsoShipmentLog
-    return (select(func.min(sl.c.ShipKey)).select_from(_amazon_ship_lines())
-            .where(sl.c.ShipKey > bindparam("cursor", type_=Integer), log.c.TranStatus.not_in([COMMITTED, POSTED])))
+def shipment_states():
+    """The state of the given shipments (a pick deleted in Sage is absent)."""
+    log = s.tsoShipmentLog
+    return select(log.c.ShipKey, log.c.TranStatus).where(log.c.ShipKey.in_(bindparam("ship_keys", expanding=True)))
 
 
 @statement()
@@ -457,3 +472,19 @@ def insert_batch_log():
 @statement()
 def insert_gl_posting():
     return insert(s.tglPosting)
+
+
+# ===== schema check =========================================================================================
+
+
+def _unquoted(name: str) -> quoted_name:
+    return quoted_name(name, quote=False)  # INFORMATION_SCHEMA as SQL Server spells it; PostgreSQL folds it
+
+
+@statement(only="mssql")
+def procedures_present():
+    """Which of the named stored procedures the database has (INFORMATION_SCHEMA, so PostgreSQL answers too)."""
+    routines = table(_unquoted("ROUTINES"), column(_unquoted("ROUTINE_NAME"), String(128)),
+                     schema=_unquoted("INFORMATION_SCHEMA"))
+    name = routines.c[_unquoted("ROUTINE_NAME")]
+    return select(name.label("name")).where(name.in_(bindparam("names", expanding=True)))

@@ -153,7 +153,7 @@ def _amount(money: model.Money | None) -> Decimal:
 def _priced(line: model.OrderLine) -> list[tuple[Decimal, Decimal, Decimal]]:
     """(QtyOrd, UnitPrice, ExtAmt) parts whose amounts add up to Amazon's item price exactly.
 
-    UnitPrice = item price / quantity at 5 decimals, written with UnitPriceOvrd. When Sage's own quantity × unit
+    UnitPrice = item price / quantity at 5 decimals, staged with ExtAmt. When Sage's own quantity × unit
     price at its 3-decimal money precision would not give back Amazon's amount (only possible from 100 units up),
     the line is split: ``n − r`` units at ``p`` and ``r`` units at ``p + 1 smallest unit``."""
     quantity, amount = line.quantity, line.item_price.amount
