@@ -187,9 +187,7 @@ def test_a_price_far_from_the_sage_price_sheet_is_shown_as_a_reason_to_hold(sage
     off = (Decimal("29.99") - sheet) / sheet * 100
     assert abs(off) > 25, "the replica's price moved: pick an item whose sheet price is far from 29.99"
     shown = json.loads(run(workdir, payload, "--json").stdout)
-    reason, ship_to = shown["review"]["reasons"]
-    # Amazon's example has "Suite 1200 Building Doppler" and "Unit 4B": which unit? usaddress cannot tell either
-    assert ship_to.startswith("ship-to ambiguous: usaddress reads more than one BuildingName, OccupancyIdentifier")
+    (reason,) = shown["review"]["reasons"]
     assert reason.startswith(f"price: SKU {item_id} (item {item_id}) sells at 29.99 USD a unit, ")
     assert f"the Sage price sheet's {sheet.quantize(Decimal('0.01'))}" in reason
     assert shown["review"]["hold"] is True and shown["review"]["not_checked"] == []
@@ -198,4 +196,4 @@ def test_a_price_far_from_the_sage_price_sheet_is_shown_as_a_reason_to_hold(sage
     assert "on hold for review (HoldReason 'Amazon: review'):" in text and f"hold: price: SKU {item_id}" in text
     (workdir / "erpsync.toml").write_text('[sage500]\nurl = "sqlite:///sage.db"\n\n[quality]\n'
                                           'price_tolerance_percent = "200"\n')
-    assert [r[:6] for r in json.loads(run(workdir, payload, "--json").stdout)["review"]["reasons"]] == ["ship-t"]
+    assert json.loads(run(workdir, payload, "--json").stdout)["review"]["hold"] is False

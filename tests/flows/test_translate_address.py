@@ -240,6 +240,11 @@ def test_two_street_numbers_are_ambiguous_and_a_plain_address_is_not():
                                                               postal_code="78701"))
     assert ambiguity(address(line1="123 Main St", line2="Apt 4", city="Austin", state_or_region="TX",
                              postal_code="78701")) is None
+    # two units of one building (floor and room) are no ambiguity for a carrier; no street number at all is
+    assert ambiguity(address(line1="123 Main St", line2="Floor 3 Room 301", city="Austin", state_or_region="TX",
+                             postal_code="78701")) is None
+    assert "cannot tell" in ambiguity(address(line1="W 123 Main St", city="Austin", state_or_region="TX",
+                                              postal_code="78701"))
     assert ambiguity(address(company="Acme", line1="Acme", city="Austin")) == "the ship-to has no street line"
     assert ambiguity(model.Address(line1="1 A", line2="2 B", city="Paris", country_code="FR")) is None
 

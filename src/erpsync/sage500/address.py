@@ -251,6 +251,8 @@ def ambiguity(address: model.Address) -> str | None:
     except usaddress.RepeatedLabelError as exc:
         repeated = sorted({label for _, label in exc.parsed_string if
                            sum(1 for _, other in exc.parsed_string if other == label) > 1})
+        if all(label.startswith(_UNIT + ("Recipient",)) for label in repeated):
+            return None  # "Floor 3 Room 301": two units of one delivery point, nothing a carrier must guess
         return f"usaddress reads more than one {', '.join(repeated)} in the street lines"
     if kind == "Ambiguous":
         return "usaddress cannot tell whether the street lines are a street address, a PO box or an intersection"
