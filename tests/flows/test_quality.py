@@ -199,3 +199,22 @@ def test_an_ambiguous_or_overflowing_ship_to_writes_the_order_on_hold(pipeline, 
     (reason,) = held_reasons(pipeline, oid)
     assert reason.startswith(starts)
     assert pipeline.journal(oid) == "written"
+
+
+# --- configuration ------------------------------------------------------------------------------------------------
+
+
+def test_the_init_template_writes_the_quality_defaults_and_bad_values_are_refused_with_the_key(tmp_path):
+    import tomllib
+
+    from erpsync import config
+
+    written = tomllib.loads(config.TEMPLATE)["quality"]
+    assert config.QualitySettings.model_validate(written) == config.QualitySettings()
+    file = tmp_path / "erpsync.toml"
+    for text, message in (('hold_reason = "Amazon: check the label please"', "hold_reason"),
+                          ('checks = ["price", "colour"]', "checks"),
+                          ('quantity_min_history = 1', "quantity_min_history")):
+        file.write_text(f"[quality]\n{text}\n")
+        with pytest.raises(config.ConfigError, match=message):
+            config.load(file)
