@@ -121,11 +121,8 @@ def test_a_price_far_from_the_sage_price_sheet_writes_the_order_on_hold_with_the
     fair, = pipeline.generate(1, seed=81, skus=[sku], multi_line_share=0, promotion_share=0, business_share=0)
     with pipeline.workers():
         pipeline.wait_journal([fair], "written")
-        list_at(pipeline, sku, D("1.6"))
-        # generate() lists at the Sage price again: place this one at the raised price through the sandbox
-        body = {"count": 1, "status": "UNSHIPPED", "afn_share": 0, "seed": 82, "skus": [sku], "multi_line_share": 0,
-                "business_share": 0}
-        [dear] = pipeline.control("POST", "orders", json=body)["orderIds"]
+        list_at(pipeline, sku, D("1.6"))  # the listing repriced by mistake
+        [dear] = pipeline.generate(1, seed=82, skus=[sku], multi_line_share=0, promotion_share=0, business_share=0)
         pipeline.wait_journal([dear], "written")
     assert sage_hold(pipeline, fair) == (0, None) and held_reasons(pipeline, fair) == []
     assert sage_hold(pipeline, dear) == (1, "Amazon: review")
@@ -141,9 +138,8 @@ def test_a_review_hold_survives_amazon_taking_payment(make_pipeline):
     try:
         sku = pipeline.stocked_skus()[0]
         list_at(pipeline, sku, D("0.5"))
-        body = {"count": 1, "status": "PENDING", "pending_seconds": 3600, "afn_share": 0, "seed": 83,
-                "skus": [sku], "multi_line_share": 0, "business_share": 0}
-        [oid] = pipeline.control("POST", "orders", json=body)["orderIds"]
+        [oid] = pipeline.generate(1, seed=83, status="PENDING", pending_seconds=3600, skus=[sku], multi_line_share=0,
+                                  business_share=0)
         with pipeline.workers():
             pipeline.wait_journal([oid], "written")
             assert sage_hold(pipeline, oid) == (1, "Amazon: review")  # Pending and a price: a person releases it

@@ -5,7 +5,8 @@ Limits: AddrName and AddrLine1..5 40 characters, City 20, StateID 3, CountryID 3
 * US addresses (Puerto Rico and military APO/FPO/DPO included) are standardised with USPS Publication 28 first:
   directionals, street suffixes and secondary unit designators as ``usaddress`` labels them, abbreviated with the
   tables of ``usaddress-scourgify`` (North -> N, Boulevard -> Blvd, Suite -> Ste, Building -> Bldg, Department ->
-  Dept, Extension -> Ext), plus Attention -> Attn, Post Office Box -> PO Box, Urbanización -> Urb.
+  Dept, Extension -> Ext), plus Attention -> Attn, Post Office Box -> PO Box, Urbanización -> Urb. (scourgify lets
+  ``config/address_constants.yaml`` in the working directory extend its tables when it is first imported.)
 * The person's name stays whole in AddrName; a name over 40 characters gets its middle names, then its first name,
   as initials. With a name, the company is the first address line.
 * House number and street stay on one line: a long US line is split where ``usaddress`` sees its parts change
@@ -143,7 +144,7 @@ SUFFIXES = frozenset("JR SR II III IV V VI MD DDS PHD ESQ CPA RN DO".split())
 
 def fit_name(name: str, width: int = NAME) -> tuple[str, str]:
     """(AddrName, rest): the whole name when it fits; else middle names as initials, from the last one, then the
-    first name; a name that still does not fit keeps its first whole words and returns the rest."""
+    first name; a name that does not fit even so keeps its first whole words, unabridged, and returns the rest."""
     if len(name) <= width:
         return name, ""
     words = name.split(" ")
@@ -154,7 +155,7 @@ def fit_name(name: str, width: int = NAME) -> tuple[str, str]:
         words[index] = _initial(words[index])
         if len(" ".join(words)) <= width:
             return " ".join(words), ""
-    chunks = _wrap(" ".join(words), width)
+    chunks = _wrap(name, width)
     return chunks[0], " ".join(chunks[1:])
 
 
