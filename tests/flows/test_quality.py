@@ -13,6 +13,7 @@ from erpsync.amazon import translate
 from erpsync.config import QualitySettings
 from erpsync.flows import quality
 from erpsync.flows.binder import apply_key
+from erpsync.sage500 import history
 from erpsync.web.app import start as start_web
 
 D = Decimal
@@ -94,8 +95,6 @@ def test_an_ambiguous_us_ship_to_is_a_reason():
 
 def sage_hold(pipeline, oid: str) -> tuple[int, str | None]:
     found = pipeline.sage_order(oid)
-    from erpsync.sage500 import history
-
     hold = history.hold(pipeline.engine, oid)
     assert found is not None and hold is not None
     return int(hold[0]), hold[1]
