@@ -182,6 +182,21 @@ class MappingSettings(Section):
     gl_accounts: dict[str, str] = Field(default_factory=dict)
 
 
+class QualitySettings(Section):
+    """Data-quality checks (docs/mapping.md §9): an order failing one is written on hold with every reason, never
+    refused. ``checks``: which run — "label" (a ship-to that does not fit Sage's address columns), "price" (unit
+    price against the Sage price sheet), "quantity" (against the SKU's recent Sage orders), "ship_to" (a US
+    ship-to usaddress reads as ambiguous)."""
+
+    checks: list[Literal["label", "price", "quantity", "ship_to"]] = Field(
+        default_factory=lambda: ["label", "price", "quantity", "ship_to"])
+    hold_reason: str = Field(default="Amazon: review", min_length=1, max_length=20)  # tsoSalesOrder.HoldReason(20)
+    price_tolerance_percent: Decimal = Field(default=Decimal("25"), ge=0)  # |Amazon − Sage| / Sage, in percent
+    quantity_mad_factor: Decimal = Field(default=Decimal("8"), gt=0)  # above median + factor × max(1.4826·MAD, 1)
+    quantity_min_history: int = Field(default=10, ge=3)  # fewer earlier Sage orders of the item: no verdict
+    quantity_history_days: int = Field(default=365, ge=1)  # how far back the Sage orders are read
+
+
 class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8765
@@ -212,6 +227,7 @@ class Settings(Section):
     sage500: Sage500Settings = Field(default_factory=Sage500Settings)
     orders: OrderSettings = Field(default_factory=OrderSettings)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     web: WebSettings = Field(default_factory=WebSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
@@ -354,6 +370,18 @@ warehouses = { MFN = "MAIN", AFN = "FBA" }
 # countries = { GB = "UK" }
 # Sage user fields filled from Amazon attributes (15 characters; Line.UserFld1 is the OrderItemId)
 # user_fields = { UserFld2 = "marketplace_id", UserFld3 = "is_prime", "Line.UserFld2" = "asin" }
+
+[quality]
+# Orders that look wrong are written to Sage ON HOLD with every reason (erpsync orders preview shows them), never
+# refused: "label" a ship-to too long for Sage's address lines, "price" a unit price more than
+# price_tolerance_percent away from the Sage price sheet, "quantity" far above the item's recent Sage orders,
+# "ship_to" a US address the parser reads as ambiguous. docs/mapping.md section 9.
+checks = ["label", "price", "quantity", "ship_to"]
+hold_reason = "Amazon: review"    # Sage's HoldReason (20 characters); release the hold in Sage once checked
+price_tolerance_percent = "25"
+quantity_mad_factor = "8"         # flag above median + factor x max(1.4826 x MAD, 1) of earlier orders
+quantity_min_history = 10         # no verdict with fewer earlier Sage orders of the item
+quantity_history_days = 365
 
 [web]
 host = "127.0.0.1"

@@ -86,8 +86,15 @@ class Pipeline:
         return response.json()
 
     def generate(self, count: int = 1, **options: Any) -> list[str]:
-        """Orders from the replica's items (those with stock to ship), Unshipped, notified at once."""
-        options.setdefault("skus", self.stocked_skus())
+        """Orders from the replica's items (those with stock to ship), Unshipped, notified at once. Items not
+        listed yet are listed at the Sage price sheet's prices, as a seller's price sync keeps them (the price check
+        of ``[quality]`` holds an order sold far from them); a test lists an item at its own price first."""
+        skus = options.setdefault("skus", self.stocked_skus())
+        listed = {listing["sku"] for listing in self.control("GET", "listings")["listings"]}
+        prices, levels = self.gateway.prices("USD", "MAIN"), self.gateway.stock_levels(["MAIN"])
+        self.control("PUT", "listings", json=[
+            {"sku": sku, "price": str(prices[sku]), "quantity": max(0, int(levels.get(sku, 0)))}
+            for sku in skus if sku in prices and sku not in listed])
         body = {"count": count, "status": "UNSHIPPED", "afn_share": 0, **options}
         return self.control("POST", "orders", json=body)["orderIds"]
 

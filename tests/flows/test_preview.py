@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -97,7 +98,7 @@ def test_with_the_replica_item_data_comes_from_sage_and_nothing_is_written(sage,
     assert (header["CustID"], header["DfltShipMethID"], header["DfltShipToStateID"]) == (
         "AMAZON-US", "UPS 2DAY", "WA")
     assert (header["DfltShipToAddrLine2"], header["DfltShipToAddrLine3"]) == (
-        "410 Terry Avenue North", "Suite 1200 Building Doppler")
+        "410 Terry Ave N Ste 1200 Bldg Doppler", "Unit 4B")  # USPS Pub 28; house number and street on one line
     assert (line["ItemID"], line["Description"], line["UnitMeasID"]) == (item_id, short_desc, unit)
     assert shown["skus"][item_id.lower()]["how"] == "identity (case)"
     with sage.connect() as conn:
@@ -138,3 +139,61 @@ def test_invalid_or_unmappable_order_exits_1_with_the_reason(workdir, official, 
 def test_unreadable_file_exits_1(workdir):
     result = run(workdir, "{not json")
     assert result.exit_code == 1 and "cannot read a JSON getOrder response" in result.stderr
+
+
+LONG_US_BUSINESS = {
+    "name": "Christopher Alexander Montgomery", "companyName": "Northwestern Regional Distribution LLC",
+    "addressLine1": "1234 North Martin Luther King Junior Boulevard", "addressLine2": "Suite 1500 Building C",
+    "addressLine3": "Attention Receiving Department", "city": "Rancho Santa Margarita", "districtOrCounty": "",
+    "stateOrRegion": "California", "postalCode": "92688-1234", "countryCode": "US", "addressType": "COMMERCIAL"}
+PUB28 = {"NORTH": "N", "BOULEVARD": "BLVD", "SUITE": "STE", "BUILDING": "BLDG", "ATTENTION": "ATTN",
+         "DEPARTMENT": "DEPT"}
+
+
+def test_long_us_business_address_preview_shows_a_label_that_prints_whole(workdir, official):
+    """Issue 9's acceptance: AddrName holds the whole person's name, City whole words, house number and street on
+    one line, and every word of the ship-to is in the Sage fields (or its Pub 28 abbreviation); nothing overflows
+    into comments, so the order is not held for its label."""
+    payload = us_unshipped(official, "ECHO-DOT-4-UK-CHARCOAL-3PACK")
+    payload["order"]["recipient"]["deliveryAddress"] = dict(LONG_US_BUSINESS)
+    result = run(workdir, payload, "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    header = shown["header"]
+    assert header["DfltShipToAddrName"] == "Christopher Alexander Montgomery"
+    lines = [header[f"DfltShipToAddrLine{n}"] for n in range(1, 6)]
+    assert "1234 N Martin Luther King Junior Blvd" in lines
+    city = header["DfltShipToCity"]
+    assert city == "Rancho Santa" and all(word in LONG_US_BUSINESS["city"].split() for word in city.split())
+    fields = " ".join([header["DfltShipToAddrName"], *lines, city]).upper().replace(",", " ").split()
+    for key in ("name", "companyName", "addressLine1", "addressLine2", "addressLine3", "city"):
+        for word in LONG_US_BUSINESS[key].upper().split():
+            assert word in fields or PUB28.get(word) in fields, (word, fields)
+    assert (header["DfltShipToStateID"], header["DfltShipToPostalCode"]) == ("CA", "92688-1234")
+    assert header["TranCmnt"] == "Amazon 202-1234567-8901234" and "ship-to" not in shown["lines"][0]["ExtCmnt"]
+    assert shown["review"] == {"hold": False, "hold_reason": None, "reasons": [],
+                               "not_checked": ["price", "quantity"]}
+    text = run(workdir, payload)
+    assert "data quality: no reason to hold" in text.stdout
+    assert "not checked without a Sage database: price, quantity" in text.stdout
+
+
+def test_a_price_far_from_the_sage_price_sheet_is_shown_as_a_reason_to_hold(sage, workdir, official):
+    from erpsync.sage500 import history
+
+    item_id = replica.catalog()[0][0]
+    sheet = history.list_prices(sage, "SOA", "USD", [item_id], warehouse_id="MAIN")[item_id]
+    payload = us_unshipped(official, item_id)  # Amazon's example sells at 29.99 a unit
+    off = (Decimal("29.99") - sheet) / sheet * 100
+    assert abs(off) > 25, "the replica's price moved: pick an item whose sheet price is far from 29.99"
+    shown = json.loads(run(workdir, payload, "--json").stdout)
+    (reason,) = shown["review"]["reasons"]
+    assert reason.startswith(f"price: SKU {item_id} (item {item_id}) sells at 29.99 USD a unit, ")
+    assert f"the Sage price sheet's {sheet.quantize(Decimal('0.01'))}" in reason
+    assert shown["review"]["hold"] is True and shown["review"]["not_checked"] == []
+    assert (shown["header"]["Hold"], shown["header"]["HoldReason"]) == (1, "Amazon: review")
+    text = run(workdir, payload).stdout
+    assert "on hold for review (HoldReason 'Amazon: review'):" in text and f"hold: price: SKU {item_id}" in text
+    (workdir / "erpsync.toml").write_text('[sage500]\nurl = "sqlite:///sage.db"\n\n[quality]\n'
+                                          'price_tolerance_percent = "200"\n')
+    assert json.loads(run(workdir, payload, "--json").stdout)["review"]["hold"] is False

@@ -5,7 +5,7 @@ carrier mapping (and its ``Other`` fallback), each package recorded once, Amazon
 from __future__ import annotations
 
 from collections import Counter
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select, update
 from typer.testing import CliRunner
@@ -122,7 +122,16 @@ def test_a_package_without_tracking_number_is_a_dead_letter_naming_it(pipeline):
 def test_a_bulk_business_line_split_in_two_sage_prices_is_confirmed_as_one_amazon_item(pipeline):
     """333 units at an Amazon Business tier price rounded on the line: Sage cannot rebuild the amount from one
     5-decimal unit price, so the item becomes two Sage lines; Amazon still sees one item of 333, shipped once."""
-    [sku] = pipeline.stocked_skus()[:1]
+    prices = pipeline.gateway.prices("USD", "MAIN")  # listed a few cents off the Sage price, so that it splits
+
+    def splits(price: Decimal) -> bool:  # the sandbox's 12% tier on 333 units, rounded on the line
+        amount = (price * 333 * Decimal("0.88")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        unit = (amount / 333).quantize(Decimal("0.00001"), ROUND_HALF_UP)
+        return (unit * 333).quantize(Decimal("0.001"), ROUND_HALF_UP) != amount
+
+    sku = next(sku for sku in pipeline.stocked_skus() if sku in prices)
+    price = next(p for p in (prices[sku] + Decimal(cents) / 100 for cents in range(100)) if splits(p))
+    pipeline.control("PUT", "listings", json=[{"sku": sku, "price": str(price), "quantity": 500}])
     oid, order = written_order(pipeline, seed=5, skus=[sku], quantity=333, business_share=1.0,
                                multi_line_share=0.0, promotion_share=0.0, gift_share=0.0, afn_share=0.0)
     lines = order.lines

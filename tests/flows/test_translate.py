@@ -176,6 +176,34 @@ def test_address_overflow_goes_to_the_tran_comment_when_it_fits_else_to_line_one
     assert staged.TranCmnt == f"Amazon {OID}"
     assert staged.lines[0].ExtCmnt.startswith("ship-to (continued): Freistaat Bayern, Regierungsbezirk Oberbayern")
     assert any("ExtCmnt" in note for note in staged.notes)
+    # the label cannot print it all: written on hold for someone to check, with the reason
+    assert (staged.Hold, staged.HoldReason) == (1, "Amazon: review")
+    (reason,) = staged.review
+    assert reason.startswith("label: the ship-to needs more than 5 address lines")
+    assert "Bayern" not in reason  # reasons are kept in the audit table: no address text in them
+
+
+def test_overflow_hold_follows_quality_checks_and_hold_reason():
+    short = {"name": "N", "line1": "A" * 40, "line2": "B" * 40, "line3": "C" * 40, "city": "D", "district": "E" * 40,
+             "state_or_region": "Bavaria", "postal_code": "80331", "country_code": "DE", "company": "F" * 10}
+    settings = Settings(quality={"checks": ["price"], "hold_reason": "CHECK LABEL"})
+    staged = stage(make_order(ship_to=short), settings)
+    assert (staged.Hold, staged.HoldReason, staged.review) == (0, None, ())
+    assert any(note.startswith("label: the ship-to needs more than 5") for note in staged.notes)
+    staged = stage(make_order(ship_to=short), Settings(quality={"hold_reason": "CHECK LABEL"}))
+    assert (staged.Hold, staged.HoldReason) == (1, "CHECK LABEL")
+
+
+def test_review_reasons_hold_the_order_and_pending_alone_keeps_amazons_hold_reason():
+    staged = stage(make_order(), review=["price: SKU WIDGET-BLUE ..."])
+    assert (staged.Hold, staged.HoldReason, staged.review) == (1, "Amazon: review", ("price: SKU WIDGET-BLUE ...",))
+    pending = stage(make_order(status="Pending"))
+    assert (pending.Hold, pending.HoldReason, pending.review) == (1, "Amazon: Pending", ())
+    both = stage(make_order(status="Pending"), review=["quantity: ..."])
+    assert (both.Hold, both.HoldReason) == (1, "Amazon: review")  # a person releases it, not Amazon's payment
+    fba = stage(make_order(status="Shipped", fulfillment_channel="AFN"), review=["price: ..."])
+    assert (fba.Status, fba.Hold, fba.review) == ("Closed", 0, ())
+    assert "price: ... (not held: Amazon has shipped this FBA order)" in fba.notes
 
 
 def test_unknown_sku_and_unreadable_item_are_permanent():

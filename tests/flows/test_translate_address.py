@@ -1,11 +1,18 @@
-"""Address fitting into tciAddress limits: examples and a property (nothing lost, no field over its limit)."""
+"""Ship-to labels that fit Sage's tciAddress columns and the carrier: USPS Publication 28 for US addresses, the
+person's name whole, house number and street on one line, City in whole words, other countries' conventions, and
+properties (hypothesis): no field over its limit, no word lost or cut, overflow only once five lines are full."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from hypothesis import given, settings, strategies as st
+from scourgify import address_constants as pub28
 
 from erpsync import model
-from erpsync.sage500.address import country_id, fit, state_id
+from erpsync.sage500.address import (ambiguity, country_id, fit, fit_city, fit_name, standardise,
+                                     state_id)
 
 
 def address(**fields) -> model.Address:
@@ -20,56 +27,226 @@ def everything(fitted) -> str:
     return "".join([fitted.name, *fitted.lines, *fitted.overflow, fitted.city, fitted.state, fitted.postal_code])
 
 
-def test_us_address_state_name_to_code_and_country_to_iso3():
-    fitted = fit(address(name="Jane Doe", line1="123 Main St", line2="Apt 4", city="Springfield",
-                         state_or_region="Illinois", postal_code="62701-1234"))
-    assert (fitted.name, fitted.lines, fitted.city, fitted.state, fitted.country, fitted.postal_code) == (
-        "Jane Doe", ("123 Main St", "Apt 4", "", "", ""), "Springfield", "IL", "USA", "62701-1234")
-    assert fitted.overflow == ()
+# every abbreviation Pub 28 (and erpsync's few additions) may put in place of a word
+ABBREVIATIONS: dict[str, set[str]] = {}
+for table in (pub28.DIRECTIONAL_REPLACEMENTS, pub28.AMBIGUOUS_DIRECTIONALS, pub28.STREET_TYPE_ABBREVIATIONS,
+              pub28.OCCUPANCY_TYPE_ABBREVIATIONS, {v: k for k, v in pub28.CITY_ABBRS.items()},
+              {"ATTENTION": "ATTN", "URBANIZACIÓN": "URB", "URBANIZACION": "URB"}):
+    for long, short in table.items():
+        ABBREVIATIONS.setdefault(long, set()).add(short)
 
 
-def test_long_us_line_splits_where_the_street_ends_not_mid_phrase():
-    fitted = fit(address(name="J", line1="1600 Pennsylvania Avenue Northwest Suite 200 Building 7", city="Washington",
-                         state_or_region="District of Columbia", postal_code="20500"))
-    assert fitted.lines[:2] == ("1600 Pennsylvania Avenue Northwest", "Suite 200 Building 7")
-    assert fitted.state == "DC"
+def bare(word: str) -> str:
+    return word.strip(".,;:").upper()
 
 
-def test_long_city_keeps_what_fits_and_the_whole_name_in_a_line():
-    fitted = fit(address(name="J", line1="1 Via Rio", city="Rancho Santa Margarita", state_or_region="ca",
-                         postal_code="92688"))
-    assert fitted.city == "Rancho Santa Margari" and "Rancho Santa Margarita" in fitted.lines
-    assert fitted.state == "CA"
+def output_words(fitted) -> set[str]:
+    return {bare(w) for text in (fitted.name, *fitted.lines, *fitted.overflow, fitted.city) for w in text.split()}
 
 
-def test_international_address_keeps_region_and_district_in_lines_and_no_state_id():
+def missing_words(source: model.Address, fitted, *, initials: bool = True) -> list[str]:
+    """Words of the source that are in the Sage fields neither as themselves nor as their Pub 28 abbreviation (nor,
+    for the name, as an initial)."""
+    shown = output_words(fitted)
+    missing = []
+    name_words = set((source.name or "").split())
+    for text in (source.name, source.company, source.line1, source.line2, source.line3, source.city,
+                 source.district):
+        for word in (text or "").split():
+            key = bare(word)
+            if len(word) > 40:
+                continue  # cut: only a word longer than a line is (the property below checks it is flagged)
+            if not key or key in shown or ABBREVIATIONS.get(key, set()) & shown:
+                continue
+            initial = "-".join(f"{part[0]}." for part in word.split("-") if part)
+            if initials and word in name_words and bare(initial) in shown:
+                continue
+            missing.append(word)
+    return missing
+
+
+# --- Pub 28 -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line, standard", [
+    ("410 Terry Avenue North", "410 Terry Ave N"),
+    ("1600 Pennsylvania Avenue Northwest Suite 200 Building 7", "1600 Pennsylvania Ave NW Ste 200 Bldg 7"),
+    ("12 Martin Luther King Junior Boulevard Southwest", "12 Martin Luther King Junior Blvd SW"),
+    ("123 North Main Street Extension", "123 N Main Street Ext"),
+    ("Attention: Receiving Department", "Attn: Receiving Dept"),
+    ("Building 4 Floor 2", "Bldg 4 Fl 2"),
+    ("P.O. Box 1234", "PO Box 1234"),
+    ("Post Office Box 77", "PO Box 77"),
+    ("Care of Jane Smith", "c/o Jane Smith"),
+    ("Urbanización Las Gladiolas", "Urb Las Gladiolas"),
+    ("100 MAIN STREET SUITE 5", "100 MAIN ST STE 5"),  # an all-capitals line stays in capitals
+    ("North Street 5", "North St 5"),  # a street named North is not a direction
+    ("1 Infinite Loop", "1 Infinite Loop"),
+    ("PSC 802 Box 74", "PSC 802 Box 74"),
+])
+def test_us_lines_are_standardised_with_usps_publication_28(line, standard):
+    assert standardise(line) == standard
+
+
+def test_long_us_business_address_prints_whole():
+    """The shape of issue 9: a long name, a long company, a long street, a suite, an attention line and a city
+    over 20 characters. Before: the name split across AddrName and AddrLine1, the city cut mid-word, the rest in a
+    line comment."""
+    source = address(name="Christopher Alexander Montgomery", company="Northwestern Regional Distribution LLC",
+                     line1="1234 North Martin Luther King Junior Boulevard", line2="Suite 1500 Building C",
+                     line3="Attention Receiving Department", city="Rancho Santa Margarita",
+                     state_or_region="California", postal_code="92688-1234")
+    fitted = fit(source)
+    assert fitted.name == "Christopher Alexander Montgomery"
+    assert fitted.lines == ("Northwestern Regional Distribution LLC", "1234 N Martin Luther King Junior Blvd",
+                            "Ste 1500 Bldg C", "Attn Receiving Dept", "Rancho Santa Margarita")
+    assert (fitted.city, fitted.state, fitted.postal_code, fitted.country) == ("Rancho Santa", "CA", "92688-1234",
+                                                                               "USA")
+    assert fitted.overflow == () and fitted.problems == ()
+    assert missing_words(source, fitted) == []
+
+
+def test_a_name_over_40_gets_middle_initials_and_stays_whole_in_addr_name():
+    long_name = "Maximilian Alexander Bartholomew Fitzgerald-Smythe III"
+    fitted = fit(address(name=long_name, line1="1 A St", city="Austin", state_or_region="TX"))
+    assert fitted.name == "Maximilian A. B. Fitzgerald-Smythe III"
+    assert fitted.lines[0] == "1 A St" and fitted.problems == ()
+    assert fit_name("Anna-Maria Josephine Catherine Elisabeth Wolkenstein-Trostburg") == (
+        "A.-M. J. C. E. Wolkenstein-Trostburg", "")
+
+
+def test_a_name_that_cannot_fit_even_as_initials_continues_in_a_line_and_asks_for_a_check():
+    fitted = fit(address(name="Bartholomew Wolkensteinrodeneck-Trostburgheimerstein", line1="1 A St", city="X"))
+    assert fitted.name == "Bartholomew"  # initials would lose letters and fit no better
+    assert fitted.lines[0] == "Wolkensteinrodeneck-Trostburgheimerstein"
+    assert fitted.problems and "name" in fitted.problems[0]
+
+
+def test_company_alone_is_the_name():
+    assert fit(address(company="Acme Corp", line1="1 A St")).name == "Acme Corp"
+
+
+@pytest.mark.parametrize("city, usps, column, whole", [
+    ("Seattle", True, "Seattle", True),
+    ("North Lauderdale Heights", True, "N Lauderdale Hts", True),
+    ("SAINT PETERSBURG BEACH", True, "ST PETERSBURG BCH", True),
+    ("Rancho Santa Margarita", True, "Rancho Santa", False),
+    ("Rancho Santa Margarita", False, "Rancho Santa", False),
+    ("Llanfairpwllgwyngyllgogerychwyrndrobwll", False, "", False),
+])
+def test_city_holds_whole_words_only(city, usps, column, whole):
+    assert fit_city(city, usps) == (column, whole)
+
+
+def test_a_city_abbreviated_per_pub_28_needs_no_extra_line():
+    fitted = fit(address(name="J", line1="1 A St", city="North Lauderdale Heights", state_or_region="FL",
+                         postal_code="33068"))
+    assert fitted.city == "N Lauderdale Hts" and fitted.lines == ("1 A St", "", "", "", "")
+
+
+# --- real-world shapes ------------------------------------------------------------------------------------------
+
+
+def test_apo_and_fpo_military_addresses():
+    apo = address(name="SGT Jane Doe", line1="Unit 2050 Box 4190", city="APO", state_or_region="AE",
+                  postal_code="09204-4190")
+    fitted = fit(apo)
+    assert (fitted.lines[0], fitted.city, fitted.state, fitted.postal_code) == (
+        "Unit 2050 Box 4190", "APO", "AE", "09204-4190")
+    assert ambiguity(apo) is None and fitted.problems == ()
+    fpo = fit(address(name="John Roe", line1="USS Ronald Reagan CVN 76", city="FPO", state_or_region="AP",
+                      postal_code="96616-2880"))
+    assert (fpo.lines[0], fpo.city, fpo.state) == ("USS Ronald Reagan CVN 76", "FPO", "AP")
+
+
+def test_po_boxes():
+    source = address(name="Ann Lee", line1="P.O. Box 1234", city="Austin", state_or_region="Texas",
+                     postal_code="78701")
+    fitted = fit(source)
+    assert fitted.lines[0] == "PO Box 1234" and fitted.state == "TX"
+    assert ambiguity(source) is None
+
+
+def test_c_o_lines_are_kept_and_not_read_as_the_street():
+    source = address(name="Ann Lee", line1="c/o Robert Smith", line2="250 West 57th Street Apartment 4B",
+                     city="New York", state_or_region="NY", postal_code="10107")
+    fitted = fit(source)
+    assert fitted.lines[:2] == ("c/o Robert Smith", "250 W 57th St Apt 4B")
+    assert ambiguity(source) is None
+
+
+def test_puerto_rico_urbanizations():
+    source = address(name="Luis Rivera", line1="Urbanización Las Gladiolas", line2="150 Calle A",
+                     city="San Juan", state_or_region="PR", postal_code="00926-3232")
+    fitted = fit(source)
+    assert fitted.lines[:2] == ("Urb Las Gladiolas", "150 Calle A")
+    assert (fitted.city, fitted.state, fitted.postal_code) == ("San Juan", "PR", "00926-3232")
+    as_country = fit(model.Address(name="Luis Rivera", line1="URB Las Gladiolas", line2="150 Calle A",
+                                   city="San Juan", postal_code="00926", country_code="PR"))
+    assert (as_country.lines[:2], as_country.country) == (("URB Las Gladiolas", "150 Calle A"), "PRI")
+
+
+def test_canadian_addresses_keep_their_words_and_get_the_province_code():
+    source = model.Address(name="Marie Tremblay", line1="1234 Rue Sainte-Catherine Ouest", line2="Bureau 500",
+                           city="Montréal", state_or_region="Québec", postal_code="H3G 1P1", country_code="CA")
+    fitted = fit(source, {"CA": "CAN"})
+    assert fitted.lines[:2] == ("1234 Rue Sainte-Catherine Ouest", "Bureau 500")
+    assert (fitted.city, fitted.state, fitted.postal_code, fitted.country) == ("Montréal", "QC", "H3G 1P1", "CAN")
+    assert ambiguity(source) is None  # usaddress reads US addresses only
+
+
+def test_german_addresses_postcode_before_city_and_no_state():
+    fitted = fit(model.Address(name="Jürgen Müller", company="Müller Maschinenbau GmbH", line1="Hauptstraße 5",
+                               city="Frankfurt am Main Höchst", state_or_region="Hessen", postal_code="65929",
+                               country_code="DE"))
+    assert fitted.name == "Jürgen Müller"
+    assert fitted.lines == ("Müller Maschinenbau GmbH", "Hauptstraße 5", "65929 Frankfurt am Main Höchst", "Hessen",
+                            "")
+    assert (fitted.city, fitted.state, fitted.postal_code, fitted.country) == (
+        "Frankfurt am Main", "", "65929", "DEU")
+
+
+def test_international_address_keeps_region_and_district_in_lines():
     fitted = fit(model.Address(name="James Wilson", company="Wilson Electronics Ltd", line1="123 High Street",
                                line2="Unit 4B", city="Manchester", district="Greater Manchester",
                                state_or_region="England", postal_code="M1 2AB", country_code="GB"))
-    assert fitted.name == "James Wilson"
     assert fitted.lines == ("Wilson Electronics Ltd", "123 High Street", "Unit 4B", "Greater Manchester", "England")
     assert (fitted.city, fitted.state, fitted.country, fitted.postal_code) == ("Manchester", "", "GBR", "M1 2AB")
 
 
-def test_canadian_province_with_accent_and_site_country_override():
-    fitted = fit(model.Address(name="A", line1="1 Rue X", city="Montréal", state_or_region="Québec",
-                               postal_code="H2X 1Y4", country_code="CA"), {"CA": "CAN2"})
-    assert (fitted.state, fitted.country) == ("QC", "CAN2")
+def test_short_lines_are_joined_before_anything_overflows():
+    fitted = fit(model.Address(name="N", company="Co", line1="Hauptstraße 5", line2="Hinterhaus", line3="3. OG",
+                               city="Berlin", district="Mitte", state_or_region="Berlin Land", postal_code="10115",
+                               country_code="DE"))
+    assert fitted.overflow == () and fitted.problems == ()
+    assert all(fitted.lines) and any(", " in line for line in fitted.lines)
+    assert fitted.notes == ("short address lines joined to fit five",)
 
 
-def test_company_alone_becomes_the_name_and_long_name_continues_in_line_one():
-    assert fit(address(company="Acme Corp", line1="1 A St")).name == "Acme Corp"
-    long_name = "Maximilian Alexander Bartholomew Fitzgerald-Smythe III"
-    fitted = fit(address(name=long_name, line1="1 A St"))
-    assert len(fitted.name) <= 40 and fitted.lines[0] + fitted.lines[1] != ""
-    assert squash(long_name) in squash(fitted.name + fitted.lines[0])
-
-
-def test_long_postal_code_goes_to_a_line_and_overflow_beyond_five_lines_is_returned():
+def test_overflow_is_the_last_resort_and_asks_for_a_check():
     fitted = fit(model.Address(name="N", line1="L1 " * 20, line2="L2 " * 20, line3="L3 " * 20, city="C",
                                postal_code="12345678901234", country_code="DE"))
-    assert fitted.postal_code == "" and all(len(line) <= 40 for line in fitted.lines)
+    assert fitted.postal_code == "" and all(len(line) <= 40 for line in fitted.lines) and all(fitted.lines)
     assert fitted.overflow and "12345678901234" in fitted.overflow[-1]
+    assert fitted.problems and "more than 5 address lines" in fitted.problems[-1]
+
+
+# --- ambiguity ----------------------------------------------------------------------------------------------------
+
+
+def test_two_street_numbers_are_ambiguous_and_a_plain_address_is_not():
+    assert "more than one AddressNumber" in ambiguity(address(line1="123 Main St", line2="456 Oak Ave",
+                                                              city="Austin", state_or_region="TX",
+                                                              postal_code="78701"))
+    assert ambiguity(address(line1="123 Main St", line2="Apt 4", city="Austin", state_or_region="TX",
+                             postal_code="78701")) is None
+    # two units of one building (floor and room) are no ambiguity for a carrier; no street number at all is
+    assert ambiguity(address(line1="123 Main St", line2="Floor 3 Room 301", city="Austin", state_or_region="TX",
+                             postal_code="78701")) is None
+    assert "cannot tell" in ambiguity(address(line1="W 123 Main St", city="Austin", state_or_region="TX",
+                                              postal_code="78701"))
+    assert ambiguity(address(company="Acme", line1="Acme", city="Austin")) == "the ship-to has no street line"
+    assert ambiguity(model.Address(line1="1 A", line2="2 B", city="Paris", country_code="FR")) is None
 
 
 def test_state_and_country_helpers():
@@ -79,26 +256,50 @@ def test_state_and_country_helpers():
     assert country_id("US", {}) == "USA" and country_id("XK", {}) == "XK"  # Kosovo: no ISO alpha-3 assigned
 
 
+# --- properties ---------------------------------------------------------------------------------------------------
+
 TEXT = st.text(alphabet=st.characters(categories=("L", "N", "P", "S", "Zs")), max_size=90)
+WORDS = st.lists(st.sampled_from([
+    "North", "Avenue", "Suite", "Building", "Boulevard", "Street", "Apartment", "Department", "Extension", "West",
+    "Saint", "Heights", "Main", "Oak", "1200", "4B", "Rancho", "Santa", "Margarita", "Christopher", "Alexander",
+    "Montgomery-Wellington", "Attention", "Floor", "Room", "c/o", "Incorporated", "12", "Lake", "Village"]),
+    max_size=9).map(" ".join)
 REGIONS = st.one_of(TEXT, st.sampled_from(["California", "TX", "new york", "Québec", "Ontario", "England", "AP"]))
+FIELD = st.one_of(TEXT, WORDS)
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=st.none() | TEXT, company=st.none() | TEXT, line1=TEXT, line2=TEXT, line3=TEXT, city=st.none() | TEXT,
-       district=st.none() | TEXT, region=st.none() | REGIONS, postal=st.none() | TEXT,
-       country=st.sampled_from(["US", "CA", "GB", "DE", "JP", "BR"]))
-def test_property_nothing_lost_and_every_field_within_its_limit(name, company, line1, line2, line3, city, district,
-                                                                 region, postal, country):
+@given(name=st.none() | FIELD, company=st.none() | FIELD, line1=FIELD, line2=FIELD, line3=FIELD,
+       city=st.none() | FIELD, district=st.none() | TEXT, region=st.none() | REGIONS, postal=st.none() | TEXT,
+       country=st.sampled_from(["US", "PR", "CA", "GB", "DE", "JP", "BR"]))
+def test_property_limits_no_word_lost_or_cut_and_overflow_last(name, company, line1, line2, line3, city, district,
+                                                               region, postal, country):
     source = model.Address(name=name, company=company, line1=line1, line2=line2, line3=line3, city=city,
                            district=district, state_or_region=region, postal_code=postal, country_code=country)
     fitted = fit(source)
     assert len(fitted.name) <= 40 and all(len(line) <= 40 for line in fitted.lines) and len(fitted.lines) == 5
     assert len(fitted.city) <= 20 and len(fitted.state) <= 3 and len(fitted.postal_code) <= 10
     assert len(fitted.country) == 3
-    kept = squash(everything(fitted))
-    for value in (name, company, line1, line2, line3, city, district, postal):
-        assert squash(value or "") in kept
+    # nothing lost: every word is shown, or its Pub 28 abbreviation, or (name) its initial
+    assert missing_words(source, fitted) == []
+    if postal:
+        assert squash(postal) in squash(everything(fitted))
     if region and not fitted.state:
-        assert squash(region) in kept
-    if fitted.overflow:  # overflow only once every line is used
-        assert all(fitted.lines)
+        assert squash(region) in squash(everything(fitted))
+    # words never cut: every word shown is a word of the source or an abbreviation or initial of one
+    long_words = any(len(w) > 40 for f in (name, company, line1, line2, line3, city, district, region, postal)
+                     for w in (f or "").split())
+    if long_words:
+        assert fitted.problems
+    else:
+        source_words = {bare(w) for f in (name, company, line1, line2, line3, city, district, region, postal)
+                        for w in (f or "").split()}
+        allowed = source_words | {a for w in source_words for a in ABBREVIATIONS.get(w, ())} | {"PO", "C/O", "ATTN",
+                                                                                                "URB"}
+        for word in output_words(fitted):
+            assert not word or word in allowed or re.fullmatch(r"(\w\.)(-\w\.)*", word + "."), word
+        city_words = {bare(w) for w in (city or "").split()}
+        assert all(bare(w) in city_words | {a for c in city_words for a in ABBREVIATIONS.get(c, ())}
+                   for w in fitted.city.split())
+    if fitted.overflow:  # overflow only once every line is used, and never without a problem to check
+        assert all(fitted.lines) and fitted.problems

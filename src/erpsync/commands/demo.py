@@ -95,7 +95,13 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
                 "webhook_url": f"{web.url}/notifications",
                 "webhook_headers": {settings.amazon.notifications.webhook_header: token}}).raise_for_status()
             gateway = Sage500Gateway(engine)
-            stocked = sorted(item for item, qty in gateway.stock_levels(["MAIN"]).items() if qty >= 60)
+            levels = gateway.stock_levels(["MAIN"])
+            stocked = sorted(item for item, qty in levels.items() if qty >= 60)
+            # Amazon lists the items at the Sage price sheet's prices (what a seller's price sync keeps them at), so
+            # the data-quality price check ([quality]) holds no demo order
+            prices = gateway.prices("USD", "MAIN")
+            control.put("/listings", json=[{"sku": item, "price": str(prices[item]), "quantity": int(levels[item])}
+                                           for item in stocked if item in prices]).raise_for_status()
             placed = time.monotonic()
             ids = control.post("/orders", json={
                 "count": count, "skus": stocked, "status": "UNSHIPPED", "seed": seed, "afn_share": 0.1,

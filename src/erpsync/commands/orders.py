@@ -16,6 +16,7 @@ from rich.table import Table
 from erpsync import config as config_mod
 from erpsync import errors, mapping, model
 from erpsync.commands import config_errors
+from erpsync.flows import quality
 from erpsync.sage500.draft import StagedOrder
 from erpsync.sage500.translate import ItemInfo, resolve_skus, staged_order
 
@@ -31,22 +32,29 @@ class Preview:
     staged: StagedOrder
     skus: dict[str, mapping.SkuMatch]
     items_from: str  # where item data came from
+    not_checked: tuple[str, ...] = ()  # data-quality checks that need a Sage database and had none
 
 
 def build_preview(payload: Any, settings: config_mod.Settings) -> Preview:
-    """A saved getOrder response (``{"order": {...}}`` or the bare Order) -> what would be written to Sage."""
+    """A saved getOrder response (``{"order": {...}}`` or the bare Order) -> what would be written to Sage,
+    with the data-quality checks the order flow runs (those reading Sage only when there is a Sage database)."""
     from erpsync.amazon.translate import order_from_api
 
     raw = payload["order"] if isinstance(payload, dict) and isinstance(payload.get("order"), dict) else payload
     order = order_from_api(raw)
-    items, known, skus, items_from = _sage_items(order, settings)
+    items, known, skus, items_from, evidence = _sage_items(order, settings)
+    review = quality.review(order, {sku: m.item_id for sku, m in skus.items()}, settings.quality, evidence)
+    wanted = set(settings.quality.checks)
+    not_checked = tuple(name for name, value in (("price", evidence.prices), ("quantity", evidence.history))
+                        if name in wanted and value is None)
     return Preview(order=order, action=mapping.order_action(order, settings.orders),
-                   staged=staged_order(order, settings, items, known_item_ids=known), skus=skus,
-                   items_from=items_from)
+                   staged=staged_order(order, settings, items, known_item_ids=known, review=review), skus=skus,
+                   items_from=items_from, not_checked=not_checked)
 
 
 def _sage_items(order: model.Order, settings: config_mod.Settings):
-    """Item data from the Sage database when there is one; otherwise the SKUs stay unchecked."""
+    """Item data (and what the data-quality checks read) from the Sage database when there is one; otherwise the
+    SKUs stay unchecked and so do prices and quantities."""
     url = settings.sage500.url
     database = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if database is not None and not (database if database.is_absolute() else settings.base_dir / database).exists():
@@ -58,16 +66,19 @@ def _sage_items(order: model.Order, settings: config_mod.Settings):
             known = gateway.item_ids()
             skus = resolve_skus(order, settings.mapping, known)
             records = gateway.items({m.item_id for m in skus.values()})
+            evidence = quality.evidence(gateway.engine, gateway.company_id, order,
+                                        {m.item_id for m in skus.values()}, settings)
     except errors.Retryable as exc:
         return _unchecked(order, settings, f"Sage database unreachable ({exc})")
     items = {r.ItemID: ItemInfo(r.ItemID, r.ShortDesc, r.UnitMeasID or "") for r in records.values()}
-    return items, known, skus, f"Sage database {url}"
+    return items, known, skus, f"Sage database {url}", evidence
 
 
 def _unchecked(order: model.Order, settings: config_mod.Settings, why: str):
     skus = resolve_skus(order, settings.mapping, None)
     items = {m.item_id: ItemInfo(m.item_id, None, "EA") for m in skus.values()}
-    return items, list(items), skus, f"none: {why}; SKUs unchecked, unit of measure shown as EA"
+    return (items, list(items), skus, f"none: {why}; SKUs unchecked, unit of measure shown as EA",
+            quality.Evidence())
 
 
 @app.command()
@@ -109,7 +120,7 @@ def _plain(value: Any) -> str:
 
 def _as_dict(result: Preview) -> dict[str, Any]:
     header = asdict(result.staged)
-    lines, notes = header.pop("lines"), header.pop("notes")
+    lines, notes, review = header.pop("lines"), header.pop("notes"), header.pop("review")
     return {
         "action": {"kind": result.action.kind.value, "reason": result.action.reason},
         "order": result.order.model_dump(mode="json"),
@@ -121,6 +132,8 @@ def _as_dict(result: Preview) -> dict[str, Any]:
                    "amazon": result.order.order_total.amount if result.order.order_total else None,
                    "currency": result.order.currency},
         "notes": list(notes),
+        "review": {"hold": bool(result.staged.review), "hold_reason": result.staged.HoldReason,
+                   "reasons": review, "not_checked": list(result.not_checked)},
     }
 
 
@@ -129,13 +142,22 @@ def _print(result: Preview) -> None:
     console.print(f"[bold]Amazon order {order.amazon_order_id}[/bold]  {order.status.value}, "
                   f"{order.fulfillment_channel.value}, marketplace {order.marketplace_id}")
     console.print(f"action: [bold]{result.action.kind.value}[/bold] — {result.action.reason}", highlight=False)
+    if staged.review:
+        console.print(f"[bold red]on hold for review[/bold red] (HoldReason {staged.HoldReason!r}):",
+                      highlight=False)
+        for reason in staged.review:
+            console.print(f"  hold: {reason}", highlight=False, markup=False)
+    else:
+        console.print("data quality: no reason to hold", highlight=False)
+    if result.not_checked:
+        console.print(f"not checked without a Sage database: {', '.join(result.not_checked)}", highlight=False)
     amounts = ("item_price", "shipping_price", "shipping_discount", "promotion_discount", "gift_wrap_price",
                "cod_fee", "cod_fee_discount", "other_charges")
     console.print(_columns("Amazon order items (canonical)", [
         {"order_item_id": line.order_item_id, "sku": line.sku, "quantity": line.quantity,
          **{name: getattr(line, name).amount for name in amounts if getattr(line, name) is not None},
          "tax": line.tax_total.amount, "total": line.total.amount} for line in order.lines]))
-    header = {k: v for k, v in asdict(staged).items() if k not in ("lines", "notes")}
+    header = {k: v for k, v in asdict(staged).items() if k not in ("lines", "notes", "review")}
     console.print(_columns("StgSalesOrder (would be written)", [header]))
     lines = []
     for line in staged.lines:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from erpsync import errors, logs, mapping, model
 from erpsync.config import MappingSettings, OrderSettings
-from erpsync.flows import connections
+from erpsync.flows import connections, quality
 from erpsync.flows.binder import Binder, apply_key, state_of
 from erpsync.flows.intake import import_key
 from erpsync.flows.jobs import JobContext, job
@@ -296,11 +296,14 @@ def write(ctx: JobContext, binder: Binder, order: model.Order) -> WrittenOrder:
     returns the existing order when a run whose reply was lost had written it; journal 'written'."""
     gateway = binder.gateway
     items, known = enrich(gateway, order, ctx.settings.mapping)
-    staged = staged_order(order, ctx.settings, items, known_item_ids=known)
+    review = quality.check(gateway.engine, gateway.company_id, order, known, ctx.settings)
+    staged = staged_order(order, ctx.settings, items, known_item_ids=known, review=review)
     written = gateway.create_sales_order(staged)
     if os.environ.get(CRASH_AFTER_SAGE_COMMIT) == "1":
         os._exit(137)  # test hook: the worker dies after Sage committed and before the job is acknowledged
     _written(ctx, binder, written, notes=len(staged.notes))
+    if staged.review and written.created:
+        quality.record(ctx.store, written, staged)
     return written
 
 
@@ -350,7 +353,12 @@ def void(ctx: JobContext, binder: Binder, amazon_order_id: str) -> str:
 
 
 def release_hold(ctx: JobContext, binder: Binder, amazon_order_id: str) -> bool:
-    """Lift the hold of an order written while Amazon said Pending, now that Amazon has taken payment."""
+    """Lift the hold of an order written while Amazon said Pending, now that Amazon has taken payment. A hold for
+    review (data quality, the label) stays until a person releases it in Sage."""
+    if quality.held_for_review(binder.gateway.engine, amazon_order_id):
+        ctx.store.audit("order.released", amazon_order_id=amazon_order_id, released=False, reason="held for review")
+        log.info("order.review_hold_kept", amazon_order_id=amazon_order_id)
+        return False
     released = binder.gateway.release_hold(amazon_order_id)
     ctx.store.audit("order.released", amazon_order_id=amazon_order_id, released=released)
     log.info("order.released", amazon_order_id=amazon_order_id, released=released)

@@ -72,6 +72,9 @@ class StagedOrder:
     lines: tuple[StagedLine, ...] = field(default_factory=tuple)
     # what the translator wants a person to know (a value cut, a default used); not a Sage column
     notes: tuple[str, ...] = ()
+    # why the order is written on hold for a person to check (data quality, a label that does not fit); the Sage
+    # HoldReason (20 characters) only says "[quality] hold_reason"; not a Sage column
+    review: tuple[str, ...] = ()
 
     @property
     def sales_amt(self) -> Decimal:

@@ -7,7 +7,7 @@ Amazon's order total to the cent (within ``[orders] total_tolerance``), or :clas
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -40,9 +40,12 @@ def resolve_skus(order: model.Order, settings: MappingSettings,
 
 
 def staged_order(order: model.Order, settings: Settings, items: Mapping[str, ItemInfo], *,
-                 known_item_ids: Iterable[str] | None = None) -> StagedOrder:
+                 known_item_ids: Iterable[str] | None = None, review: Sequence[str] = ()) -> StagedOrder:
     """The StgSalesOrder/StgSOLine rows for ``order``. SKUs resolve against ``known_item_ids`` (default: the keys
-    of ``items``), which must then hold every resolved ItemID. Raises :class:`errors.Permanent` subclasses."""
+    of ``items``), which must then hold every resolved ItemID. ``review``: reasons to hold the order for a person
+    to check (the data-quality checks); a ship-to that does not fit the label adds its own (``[quality] checks``
+    "label"). With any reason the order is written on hold (``[quality] hold_reason``), the reasons in
+    ``StagedOrder.review``. Raises :class:`errors.Permanent` subclasses."""
     oid = order.amazon_order_id
     if not order.lines:
         raise errors.InvalidData(f"order {oid} has no order items; nothing to write to Sage", record=oid)
@@ -73,7 +76,17 @@ def staged_order(order: model.Order, settings: Settings, items: Mapping[str, Ite
 
     header_fields, header_notes = mapping.user_fields(order, rules)
     notes += header_notes
-    ship_to, overflow = _ship_to(order, rules, notes)
+    ship_to, overflow, label_problems = _ship_to(order, rules, notes)
+    labels = [f"label: {problem}" for problem in label_problems]
+    if "label" in settings.quality.checks:
+        reasons = [*review, *labels]
+    else:
+        reasons = list(review)
+        notes += [f'{label} (not held: [quality] checks has no "label")' for label in labels]
+    shipped = order.fulfillment_channel is model.FulfillmentChannel.AMAZON  # written Closed: nothing to hold
+    if shipped and reasons:
+        notes += [f"{reason} (not held: Amazon has shipped this FBA order)" for reason in reasons]
+        reasons = []
     tran_cmnt = f"Amazon {oid}"
     if overflow and len(f"{tran_cmnt}; ship-to: {overflow}") <= TRAN_CMNT:
         tran_cmnt = f"{tran_cmnt}; ship-to: {overflow}"
@@ -103,12 +116,14 @@ def staged_order(order: model.Order, settings: Settings, items: Mapping[str, Ite
         TradeDiscAmt=sum((ln.TradeDiscAmt for ln in lines), ZERO),
         TranCmnt=tran_cmnt,
         **ship_to,
-        Hold=1 if order.status is model.OrderStatus.PENDING else 0,
-        HoldReason=HOLD_REASON if order.status is model.OrderStatus.PENDING else None,
-        Status="Closed" if order.fulfillment_channel is model.FulfillmentChannel.AMAZON else "Open",
+        Hold=1 if reasons or order.status is model.OrderStatus.PENDING else 0,
+        HoldReason=(settings.quality.hold_reason if reasons
+                    else HOLD_REASON if order.status is model.OrderStatus.PENDING else None),
+        Status="Closed" if shipped else "Open",
         **header_fields,
         lines=tuple(lines),
         notes=tuple(notes),
+        review=tuple(reasons),
     )
     return _check_total(order, staged, settings.orders.total_tolerance)
 
@@ -170,8 +185,10 @@ def _priced(line: model.OrderLine) -> list[tuple[Decimal, Decimal, Decimal]]:
     return [(quantity - extra, low, low * (quantity - extra)), (Decimal(extra), high, high * extra)]
 
 
-def _ship_to(order: model.Order, rules: MappingSettings, notes: list[str]) -> tuple[dict[str, str], str]:
-    """The DfltShipTo* columns and the text five address lines could not hold."""
+def _ship_to(order: model.Order, rules: MappingSettings,
+             notes: list[str]) -> tuple[dict[str, str], str, tuple[str, ...]]:
+    """The DfltShipTo* columns, the text five address lines could not hold, and why the label may not print
+    whole (:func:`addresses.fit`)."""
     if order.ship_to is None:
         if order.fulfillment_channel is model.FulfillmentChannel.MERCHANT and order.status in (
                 model.OrderStatus.UNSHIPPED, model.OrderStatus.PARTIALLY_SHIPPED):
@@ -180,13 +197,14 @@ def _ship_to(order: model.Order, rules: MappingSettings, notes: list[str]) -> tu
                 f"returns it only when getOrder asks for includedData=RECIPIENT: fix the reader and replay the "
                 f"dead letter", record=order.amazon_order_id)
         notes.append("no ship-to address from Amazon: Sage uses the customer's default ship-to")
-        return {"DfltShipToAddrName": "", "DfltShipToAddrLine1": ""}, ""
+        return {"DfltShipToAddrName": "", "DfltShipToAddrLine1": ""}, "", ()
     fitted = addresses.fit(order.ship_to, rules.countries)
     columns = {"DfltShipToAddrName": fitted.name}
     columns.update({f"DfltShipToAddrLine{i}": text for i, text in enumerate(fitted.lines, start=1)})
     columns.update(DfltShipToCity=fitted.city, DfltShipToStateID=fitted.state,
                    DfltShipToCountryID=fitted.country, DfltShipToPostalCode=fitted.postal_code)
-    return columns, " / ".join(fitted.overflow)
+    notes += [f"ship-to: {note}" for note in fitted.notes]
+    return columns, " / ".join(fitted.overflow), fitted.problems
 
 
 def _check_total(order: model.Order, staged: StagedOrder, tolerance: Decimal) -> StagedOrder:
