@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from erpsync import errors
+from erpsync import errors, logs
 from erpsync.commands import config_errors, load_settings
 from erpsync.config import Settings
 from erpsync.flows import settlements as flow
@@ -60,6 +60,7 @@ def import_file(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Post one settlement report file to the Sage GL (once per settlement-id and fiscal period)."""
+    logs.configure(level="WARNING" if as_json else "INFO")  # on stderr: stdout holds the journal
     settings = load_settings(config)
     posted: dict[str, int] | None = None
     try:
@@ -122,6 +123,7 @@ def sync(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Find new settlement reports on Amazon, import and post each one here and now (as workers would)."""
+    logs.configure()
     from erpsync.config import config_path
     from erpsync.runtime.jobs import Runtime, load_job_modules
 
