@@ -5,6 +5,7 @@ format changes refused by `erpsync settlements import` with exit 1, and the --js
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from decimal import Decimal
@@ -298,3 +299,11 @@ def test_closed_period_is_a_dead_letter_naming_it_and_replay_posts_once_reopened
         assert install.ledger()["1010"] == Decimal("127.78")
     finally:
         runtime.close()
+
+
+def test_gzipped_file_is_read(install):
+    path = install.base / "settlement.txt.gz"
+    path.write_bytes(gzip.compress(settlement_file(mfn_and_afn_rows()).encode()))
+    result = install.cli("settlements", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert install.ledger()["1010"] == Decimal("127.78")

@@ -37,9 +37,10 @@ def _sync_until_posted(pipeline, sid: str) -> None:
 
 def test_sandbox_settlements_post_once_each_us_eu_and_changed_format(pipeline):
     store = pipeline.runtime.store
-    fba = pipeline.generate(4, afn_share=1.0)  # Amazon ships them at once: Order rows with FBA fees
+    fba = pipeline.generate(30, afn_share=1.0)  # Amazon ships them at once: Order rows with FBA fees
     pipeline.control("POST", f"orders/{fba[0]}/refund", json={})
     first = pipeline.control("POST", "settlements", json={})
+    assert pipeline.sandbox.world.report_documents[first["reportDocumentId"]]["compression"] == "GZIP"
     with pipeline.workers():
         _sync_until_posted(pipeline, first["settlementId"])
         ledger = _posted(pipeline, first["settlementId"])
@@ -96,3 +97,23 @@ def test_unknown_fee_is_one_dead_letter_and_replay_posts_it_after_mapping(pipeli
     ledger = _posted(pipeline, sid)
     assert ledger["6160"] == Decimal("200.00") and ledger["1010"] == Decimal(closed["totalAmount"])
     assert not store.dead_letters.list("open")
+
+
+def test_cli_sync_runs_the_cycle_and_reports_dead_letters(pipeline):
+    from typer.testing import CliRunner
+
+    from erpsync.cli import app
+
+    pipeline.generate(2, afn_share=1.0)
+    closed = pipeline.control("POST", "settlements", json={"locale": "EU"})
+    result = CliRunner().invoke(app, ["settlements", "sync", "--config", str(pipeline.config_path)])
+    assert result.exit_code == 0, result.output
+    assert f"settlement {closed['settlementId']}: posted" in result.output
+    assert _posted(pipeline, closed["settlementId"])["1010"] == Decimal(closed["totalAmount"])
+
+    pipeline.control("POST", "ledger", json={"transaction_type": UNKNOWN[0], "amount_type": UNKNOWN[1],
+                                             "amount_description": UNKNOWN[2], "amount": "-5.00"})
+    second = pipeline.control("POST", "settlements", json={})
+    result = CliRunner().invoke(app, ["settlements", "sync", "--config", str(pipeline.config_path)])
+    assert result.exit_code == 1 and "(import_settlement): settlement" in result.output
+    assert "Vine Enrollment Fee" in result.output and _posted(pipeline, second["settlementId"]) == {}
