@@ -1,5 +1,6 @@
 """The schedule: periodic work a worker queues — ``sync_window`` every ``orders.sync_interval_seconds``,
-``scan_shipments`` every ``orders.shipment_scan_seconds`` — and the recovery of messages lost with a killed worker
+``scan_shipments`` every ``orders.shipment_scan_seconds``, ``sync_settlements`` every
+``mapping.settlement.sync_interval_seconds`` — and the recovery of messages lost with a killed worker
 (:meth:`Runtime.recover_lost`), at start and then every ``queue.recover_after_seconds / 4``.
 
 The huey consumers run without huey's own periodic tasks: a schedule queues jobs under fixed identity keys, so

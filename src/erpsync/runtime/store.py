@@ -476,14 +476,19 @@ class Store:
     def settlement_claim(self, settlement_id: str, *, report_id: str | None, currency: str, total_amount: str,
                          start_date: datetime, end_date: datetime, deposit_date: datetime | None
                          ) -> tuple[bool, SettlementRecord]:
-        """Record a settlement as imported; (False, the existing record) when its id was recorded before."""
+        """Record a settlement as imported; (False, the existing record) when its id was recorded before. A record
+        not yet posted takes the new values (the import runs again, e.g. from a replay)."""
         now = utcnow()
+        values = {"report_id": report_id, "currency": currency, "total_amount": total_amount,
+                  "start_date": start_date, "end_date": end_date, "deposit_date": deposit_date}
         with self.engine.begin() as conn:
             created = _insert_ignore(conn, settlements, {
-                "settlement_id": settlement_id, "report_id": report_id, "currency": currency,
-                "total_amount": total_amount, "start_date": start_date, "end_date": end_date,
-                "deposit_date": deposit_date, "status": "imported", "batches": None, "created_at": now,
+                "settlement_id": settlement_id, **values, "status": "imported", "batches": None, "created_at": now,
                 "updated_at": now})
+            if not created:
+                conn.execute(sa.update(settlements).where(settlements.c.settlement_id == settlement_id,
+                                                          settlements.c.status != "posted")
+                             .values(**values, updated_at=now))
         record = self.settlement_get(settlement_id)
         assert record is not None
         return created, record
