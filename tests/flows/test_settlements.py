@@ -307,3 +307,14 @@ def test_gzipped_file_is_read(install):
     result = install.cli("settlements", "import", str(path))
     assert result.exit_code == 0, result.output
     assert install.ledger()["1010"] == Decimal("127.78")
+
+
+def test_closed_period_refuses_the_file_until_reopened(install):
+    install.set_period(2026, 3, 2)
+    path = install.file(settlement_file(mfn_and_afn_rows()))
+    refused = install.cli("settlements", "import", path)
+    assert refused.exit_code == 1 and "fiscal period 2026-03 is closed in Sage" in refused.output
+    assert install.batches() == {}
+    install.set_period(2026, 3, 1)
+    assert install.cli("settlements", "import", path).exit_code == 0
+    assert set(install.batches()) == {"2026-03"}

@@ -60,7 +60,9 @@ def test_sandbox_settlements_post_once_each_us_eu_and_changed_format(pipeline):
         for closed in (eu, changed):
             ledger = _posted(pipeline, closed["settlementId"])
             assert ledger["1010"] == Decimal(closed["totalAmount"]) and sum(ledger.values()) == 0
-            assert ledger["1260"] != 0  # last period's reserve released, this one's held
+            reserves = {r["amount_description"] for r in store.settlement_rows_of(closed["settlementId"])
+                        if r["account"] == "1260"}
+            assert reserves == {"Previous Reserve Amount Balance", "Current Reserve Amount"}
 
         before = {r.settlement_id: r.batches for r in store.settlement_list()}
         pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")

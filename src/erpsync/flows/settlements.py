@@ -145,6 +145,7 @@ class Line:
     account: str
     amount: Decimal  # debit positive, credit negative
     memo: str
+    deposit: bool = False  # the payout line: equals total-amount
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,7 @@ class Journal:
     @property
     def balanced(self) -> bool:
         """Every batch sums to zero and the deposit lines equal total-amount exactly."""
-        deposit = sum((line.amount for b in self.batches for line in b.lines if line.memo.startswith("deposit")),
-                      ZERO)
+        deposit = sum((line.amount for b in self.batches for line in b.lines if line.deposit), ZERO)
         return all(sum((line.amount for line in b.lines), ZERO) == 0 for b in self.batches) and \
             deposit == self.summary.total_amount
 
@@ -217,7 +217,8 @@ def journal(categorised: Categorised, period_of: Callable[[date], FiscalPeriod],
                 lines.append(Line(rules.carried_forward, -carried,
                                   f"carried forward: settlement {sid} from earlier periods"))
             lines.append(Line(rules.deposit, summary.total_amount,
-                              f"deposit: settlement {sid} total-amount {summary.total_amount} {summary.currency}"))
+                              f"deposit: settlement {sid} total-amount {summary.total_amount} {summary.currency}",
+                              deposit=True))
             day = max(last_day, min(summary.end.date(), period.end))
         else:
             if net:
