@@ -11,6 +11,7 @@ from rich.console import Console
 import erpsync
 from erpsync import config as config_mod
 from erpsync.commands import dlq, orders, sage500, sandbox
+from erpsync.commands import settlements as settlements_commands
 from erpsync.commands.check import check
 from erpsync.commands.demo import demo
 from erpsync.commands.web import web
@@ -23,6 +24,7 @@ app.add_typer(sage500.app, name="sage500", help="The Sage 500 side: replica data
 app.add_typer(dlq.app, name="dlq", help="Dead letters: list, show, replay, discard.")
 app.add_typer(sandbox.app, name="sandbox", help="The SP-API simulator.")
 app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translation, sync.")
+app.add_typer(settlements_commands.app, name="settlements", help="Settlement reports into the Sage GL: sync, import.")
 app.command()(check)
 app.command()(worker)
 app.command()(web)

@@ -161,6 +161,22 @@ class CarrierSettings(Section):
         return self
 
 
+class SettlementMapping(Section):
+    """``[mapping.settlement]``: where settlement amounts go in the GL (docs/settlements.md)."""
+
+    deposit: str = "1010"  # the payout (total-amount): bank, or a clearing account the bank feed matches
+    carried_forward: str = "1055"  # joins the batches of a settlement that spans fiscal periods; nets to zero
+    receivable: str = "1210"  # the Amazon customers' receivable: cleared for orders Sage invoiced
+    # fulfillment channel (fulfillment-id) -> "receivable" (Sage invoiced the order: the order flow wrote it) or
+    # "revenue" (not in Sage). Unset channels: MFN receivable; AFN receivable when [orders] afn = "shipped",
+    # otherwise revenue. A channel named nowhere (an empty fulfillment-id) fails closed.
+    channels: dict[str, Literal["receivable", "revenue"]] = Field(default_factory=dict)
+    # "transaction-type/amount-type/amount-description" (or a shorter prefix) -> GLAcctNo, over the defaults
+    accounts: dict[str, str] = Field(default_factory=dict)
+    sync_interval_seconds: int = Field(default=3600, gt=0)
+    sync_since_days: int = Field(default=90, ge=1, le=90)  # how far back the first sync looks (Amazon keeps 90)
+
+
 class MappingSettings(Section):
     """Pure rules: see docs/mapping.md. Every table can be extended in erpsync.toml."""
 
@@ -180,6 +196,7 @@ class MappingSettings(Section):
     # Sage column (e.g. "UserFld2") -> Amazon attribute (e.g. "marketplace_id", "is_prime")
     user_fields: dict[str, str] = Field(default_factory=dict)
     gl_accounts: dict[str, str] = Field(default_factory=dict)
+    settlement: SettlementMapping = Field(default_factory=SettlementMapping)
 
 
 class QualitySettings(Section):
@@ -382,6 +399,19 @@ price_tolerance_percent = "25"
 quantity_mad_factor = "8"         # flag above median + factor x max(1.4826 x MAD, 1) of earlier orders
 quantity_min_history = 10         # no verdict with fewer earlier Sage orders of the item
 quantity_history_days = 365
+
+[mapping.settlement]
+# Settlement reports into the GL (docs/settlements.md). The payout lands on `deposit`; a settlement that spans two
+# fiscal periods posts one batch per period, joined through `carried_forward` (it nets to zero).
+deposit = "1010"
+carried_forward = "1055"
+receivable = "1210"
+# Orders Sage invoiced clear `receivable`; orders not in Sage post to revenue. Default: MFN = "receivable",
+# AFN = "revenue" while [orders] afn = "skip" ("receivable" when "shipped"), so revenue is never counted twice.
+# channels = { MFN = "receivable", AFN = "revenue" }
+# "transaction-type/amount-type/amount-description" -> GL account, over the built-in table; an amount with no
+# account fails closed (dead letter, nothing posted): add it here and replay the dead letter.
+# accounts = { "other-transaction/other-transaction/Vine Enrollment Fee" = "6160" }
 
 [web]
 host = "127.0.0.1"

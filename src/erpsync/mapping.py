@@ -346,3 +346,96 @@ def gl_account(settings: MappingSettings, transaction_type: str, amount_type: st
     raise errors.Permanent(
         f"no GL account for settlement amount {keys[0]!r}; add one of {', '.join(repr(k) for k in keys)} under "
         f"[mapping] gl_accounts and replay the dead letter", code="unmapped_gl_account", record=keys[0])
+
+
+# --- settlement amounts -> GL accounts ---------------------------------------------------------------------------
+
+# The built-in table for [mapping.settlement] accounts (the replica's chart of accounts): every common
+# (transaction-type, amount-type, amount-description) of a V2 settlement file, and only full keys, so an amount
+# Amazon adds later is unknown and fails closed instead of landing in a catch-all account.
+_TAX = ("Tax", "ShippingTax", "GiftWrapTax")
+_WITHHELD = ("MarketplaceFacilitatorTax-Principal", "MarketplaceFacilitatorTax-Shipping",
+             "MarketplaceFacilitatorTax-Other", "MarketplaceFacilitatorTax-Giftwrap")
+DEFAULT_SETTLEMENT_ACCOUNTS: dict[str, str] = {
+    "Order/ItemPrice/Principal": "4010", "Order/ItemPrice/Shipping": "4020", "Order/ItemPrice/GiftWrap": "4030",
+    **{f"Order/ItemPrice/{t}": "2310" for t in _TAX},
+    "Order/Promotion/Principal": "4050", "Order/Promotion/Shipping": "4050", "Order/Promotion/GiftWrap": "4050",
+    # Amazon collects and remits marketplace facilitator tax: the same account as the tax, so it nets to zero
+    **{f"Order/ItemWithheldTax/{t}": "2310" for t in _WITHHELD},
+    "Order/ItemFees/Commission": "6110", "Order/ItemFees/FBAPerUnitFulfillmentFee": "6120",
+    "Order/ItemFees/FBAWeightBasedFee": "6120", "Order/ItemFees/ShippingChargeback": "6160",
+    "Order/ItemFees/GiftwrapChargeback": "6160", "Order/ItemFees/SalesTaxCollectionFee": "6160",
+    "Order/ItemFees/DigitalServicesFee": "6160", "Order/ItemFees/FixedClosingFee": "6110",
+    "Order/ItemFees/VariableClosingFee": "6110",
+    # Sage's order flow writes no returns: a refund is nowhere else in the ledger, whichever channel
+    "Refund/ItemPrice/Principal": "4060", "Refund/ItemPrice/Shipping": "4060", "Refund/ItemPrice/GiftWrap": "4060",
+    **{f"Refund/ItemPrice/{t}": "2310" for t in _TAX},
+    "Refund/Promotion/Principal": "4060", "Refund/Promotion/Shipping": "4060", "Refund/Promotion/GiftWrap": "4060",
+    **{f"Refund/ItemWithheldTax/{t}": "2310" for t in _WITHHELD},
+    "Refund/ItemFees/Commission": "6110", "Refund/ItemFees/RefundCommission": "6110",
+    "Refund/ItemFees/ShippingChargeback": "6160", "Refund/ItemFees/DigitalServicesFee": "6160",
+    "ServiceFee/Cost of Advertising/TransactionTotalAmount": "6150",
+    "ServiceFee/Subscription/Subscription Fee": "6140",
+    "other-transaction/other-transaction/Subscription Fee": "6140",
+    "other-transaction/other-transaction/Storage Fee": "6130",
+    "other-transaction/other-transaction/StorageRenewalBilling": "6130",
+    "other-transaction/other-transaction/FBAInboundTransportationFee": "6120",
+    "other-transaction/other-transaction/RemovalComplete": "6120",
+    "other-transaction/other-transaction/DisposalComplete": "6120",
+    "other-transaction/other-transaction/Current Reserve Amount": "1260",
+    "other-transaction/other-transaction/Previous Reserve Amount Balance": "1260",
+    **{f"other-transaction/FBA Inventory Reimbursement/{r}": "4900"
+       for r in ("WAREHOUSE_DAMAGE", "WAREHOUSE_LOST", "CustomerReturn", "REVERSAL_REIMBURSEMENT",
+                 "CustomerServiceIssue", "FREE_REPLACEMENT_REFUND_ITEMS", "MISSING_FROM_INBOUND")},
+}
+# On Order rows these amount types are what Sage's invoice holds (principal, shipping, gift wrap, tax, promotions)
+INVOICED_AMOUNT_TYPES = frozenset({"ItemPrice", "Promotion"})
+Rule = Literal["clearing", "revenue", "mapped"]
+
+
+class SettlementAccount(NamedTuple):
+    account: str  # Sage GLAcctNo
+    rule: Rule  # clearing: the order is in Sage; revenue: it is not; mapped: the amount is not order revenue
+
+
+class SettlementAccounts:
+    """Categorisation: (transaction-type, amount-type, amount-description, fulfillment-id) -> GL account and the
+    rule that chose it, from ``[mapping.settlement]`` over :data:`DEFAULT_SETTLEMENT_ACCOUNTS`. ``account``
+    returns None for an amount with no account (the caller collects them and fails closed). Answers are cached:
+    a settlement has a few dozen kinds of amount and up to millions of rows."""
+
+    def __init__(self, mapping: MappingSettings, orders: OrderSettings):
+        self.rules = mapping.settlement
+        self.accounts = {**DEFAULT_SETTLEMENT_ACCOUNTS, **self.rules.accounts}
+        self.channels = {"MFN": "receivable", "AFN": "receivable" if orders.afn == "shipped" else "revenue",
+                         **self.rules.channels}
+        self._cache: dict[tuple[str, str, str, str], SettlementAccount | None] = {}
+
+    def account(self, transaction_type: str, amount_type: str, description: str,
+                channel: str) -> SettlementAccount | None:
+        key = (transaction_type, amount_type, description, channel)
+        try:
+            return self._cache[key]
+        except KeyError:
+            found = self._cache[key] = self._find(*key)
+            return found
+
+    def _find(self, transaction_type: str, amount_type: str, description: str, channel: str
+              ) -> SettlementAccount | None:
+        if transaction_type == "Order" and amount_type in INVOICED_AMOUNT_TYPES:
+            where = self.channels.get(channel)
+            if where is None:
+                raise errors.Permanent(
+                    f"settlement order amounts with fulfillment-id {channel!r}: erpsync cannot tell whether Sage "
+                    f"invoiced these orders; set [mapping.settlement] channels = {{ {channel!r} = \"receivable\" "
+                    f"}} (in Sage) or \"revenue\" (not in Sage) and replay the dead letter",
+                    code="unmapped_settlement_channel", record=channel or "(empty fulfillment-id)")
+            if where == "receivable":
+                return SettlementAccount(self.rules.receivable, "clearing")
+        for key in (f"{transaction_type}/{amount_type}/{description}", f"{transaction_type}/{amount_type}",
+                    transaction_type):
+            if key in self.accounts:
+                rule: Rule = "revenue" if transaction_type == "Order" and amount_type in INVOICED_AMOUNT_TYPES \
+                    else "mapped"
+                return SettlementAccount(self.accounts[key], rule)
+        return None

@@ -39,9 +39,9 @@ def test_the_schedule_queues_each_periodic_job_once_whatever_the_number_of_worke
     runtime = pipeline.runtime
     now = [1000.0]
     first, second = (Scheduler(runtime, clock=lambda: now[0]) for _ in range(2))
-    assert first.tick() == ["sync_window", "scan_shipments", "recover_lost_jobs"]
-    assert second.tick() == ["sync_window", "scan_shipments", "recover_lost_jobs"]
-    assert runtime.pending()["amazon"]["queued"] == 1 and runtime.pending()["sage500"]["queued"] == 1
+    assert first.tick() == ["sync_window", "scan_shipments", "sync_settlements", "recover_lost_jobs"]
+    assert second.tick() == ["sync_window", "scan_shipments", "sync_settlements", "recover_lost_jobs"]
+    assert runtime.pending()["amazon"]["queued"] == 2 and runtime.pending()["sage500"]["queued"] == 1
     now[0] += 1
     assert first.tick() == []  # nothing due yet
     now[0] += pipeline.settings.orders.shipment_scan_seconds
@@ -49,4 +49,4 @@ def test_the_schedule_queues_each_periodic_job_once_whatever_the_number_of_worke
     assert runtime.pending()["sage500"]["queued"] == 1
     now[0] += pipeline.settings.queue.recover_after_seconds
     assert set(first.tick()) == {"sync_window", "scan_shipments", "recover_lost_jobs"}
-    assert runtime.pending()["amazon"]["queued"] == 1
+    assert runtime.pending()["amazon"]["queued"] == 2

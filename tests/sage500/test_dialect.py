@@ -22,8 +22,8 @@ from sqlalchemy.sql.visitors import cloned_traverse, iterate
 from sqlglot import exp
 
 from erpsync import model
-from erpsync.sage500 import (backend, catalog, database, history, ledger, orders, schema_check, shipments, sql,
-                             warehouse)
+from erpsync.sage500 import (backend, catalog, database, history, ledger, orders, posting, schema_check, shipments,
+                             sql, warehouse)
 from erpsync.sage500 import gateway as gateway_module
 from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.schema import tciSurrogateKey_R
@@ -111,6 +111,8 @@ def scenario(engine, make_order, stock) -> None:
                                       model.JournalLine(account="4010", amount=Decimal("-10.5"))])
     gw.post_journal(entry)
     gw.post_journal(entry)
+    calendar = posting.FiscalCalendar.read(gw, datetime(2026, 1, 20).date(), datetime(2026, 2, 3).date())
+    posting.post_batches(gw, [posting.PeriodBatch(calendar.period_of(entry.date.date()), entry)], what="S-1")
 
 
 def test_every_statement_compiles_for_mssql_and_parses_as_tsql(sqlite_engine, captured, make_order, stock):

@@ -1,5 +1,6 @@
 """The schedule: periodic work a worker queues — ``sync_window`` every ``orders.sync_interval_seconds``,
-``scan_shipments`` every ``orders.shipment_scan_seconds`` — and the recovery of messages lost with a killed worker
+``scan_shipments`` every ``orders.shipment_scan_seconds``, ``sync_settlements`` every
+``mapping.settlement.sync_interval_seconds`` — and the recovery of messages lost with a killed worker
 (:meth:`Runtime.recover_lost`), at start and then every ``queue.recover_after_seconds / 4``.
 
 The huey consumers run without huey's own periodic tasks: a schedule queues jobs under fixed identity keys, so
@@ -20,7 +21,7 @@ from erpsync.runtime.jobs import Runtime
 
 log = logs.get(__name__)
 
-PERIODIC_JOBS = ("sync_window", "scan_shipments")  # their identity key is their name
+PERIODIC_JOBS = ("sync_window", "scan_shipments", "sync_settlements")  # their identity key is their name
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Scheduler:
         self.runtime, self.clock, self.tick_seconds = runtime, clock, tick_seconds
         settings = runtime.settings
         every = {"sync_window": settings.orders.sync_interval_seconds,
-                 "scan_shipments": settings.orders.shipment_scan_seconds}
+                 "scan_shipments": settings.orders.shipment_scan_seconds,
+                 "sync_settlements": settings.mapping.settlement.sync_interval_seconds}
         self.entries = [Entry(name, every[name], lambda name=name: runtime.enqueue(name, key=name))
                         for name in PERIODIC_JOBS if name in registered()]
         lost_after = settings.queue.recover_after_seconds

@@ -9,7 +9,7 @@ Flows use this API and never write SQL. :meth:`Store.open` applies the migration
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -128,6 +128,35 @@ audit = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
 )
+settlements = sa.Table(  # one row per settlement-id: processed once (flows/settlements.py)
+    "settlements", metadata,
+    sa.Column("settlement_id", sa.String(64), primary_key=True),
+    sa.Column("report_id", sa.String(64)),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("total_amount", sa.String(32), nullable=False),  # Decimal as text: exact on every backend
+    sa.Column("start_date", UtcDateTime, nullable=False),
+    sa.Column("end_date", UtcDateTime, nullable=False),
+    sa.Column("deposit_date", UtcDateTime),
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # imported | posted
+    sa.Column("batches", sa.JSON),  # {"2026-03": BatchKey, ...} once posted
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+settlement_rows = sa.Table(  # the row detail behind the summarised journal, linked to Sage orders by order id
+    "settlement_rows", metadata,
+    sa.Column("settlement_id", sa.String(64), sa.ForeignKey("settlements.settlement_id"), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("posted_date", sa.Date, nullable=False),
+    sa.Column("transaction_type", sa.String(64), nullable=False),
+    sa.Column("amount_type", sa.String(64), nullable=False),
+    sa.Column("amount_description", sa.String(128), nullable=False),
+    sa.Column("amount", sa.String(32), nullable=False),
+    sa.Column("order_id", sa.String(64), index=True),
+    sa.Column("fulfillment_id", sa.String(8)),
+    sa.Column("sku", sa.String(64)),
+    sa.Column("account", sa.String(100), nullable=False),
+    sa.Column("rule", sa.String(16), nullable=False),
+)
 
 
 # --- rows ----------------------------------------------------------------------------------------------------
@@ -142,6 +171,21 @@ class JournalEntry:
     created_at: datetime
     updated_at: datetime
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class SettlementRecord:
+    settlement_id: str
+    report_id: str | None
+    currency: str
+    total_amount: str
+    start_date: datetime
+    end_date: datetime
+    deposit_date: datetime | None
+    status: str
+    batches: dict[str, int] | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -426,6 +470,91 @@ class Store:
             rows = conn.execute(sa.select(shipment_confirmations.c.package_no)
                                 .where(shipment_confirmations.c.ship_key == ship_key))
             return {row.package_no for row in rows}
+
+    # settlements (processed once per settlement-id) ---------------------------------------------------------
+
+    def settlement_get(self, settlement_id: str) -> SettlementRecord | None:
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(settlements).where(settlements.c.settlement_id == settlement_id)).first()
+            return SettlementRecord(**row._mapping) if row else None
+
+    def settlement_report_ids(self, report_ids: Collection[str]) -> set[str]:
+        """Those of ``report_ids`` a settlement was imported from."""
+        if not report_ids:
+            return set()
+        with self.reader.connect() as conn:
+            return set(conn.execute(sa.select(settlements.c.report_id)
+                                    .where(settlements.c.report_id.in_(list(report_ids)))).scalars())
+
+    def settlement_claim(self, settlement_id: str, *, report_id: str | None, currency: str, total_amount: str,
+                         start_date: datetime, end_date: datetime, deposit_date: datetime | None
+                         ) -> tuple[bool, SettlementRecord]:
+        """Record a settlement as imported; (False, the existing record) when its id was recorded before. A record
+        not yet posted takes the new values (the import runs again, e.g. from a replay)."""
+        now = utcnow()
+        values = {"report_id": report_id, "currency": currency, "total_amount": total_amount,
+                  "start_date": start_date, "end_date": end_date, "deposit_date": deposit_date}
+        with self.engine.begin() as conn:
+            created = _insert_ignore(conn, settlements, {
+                "settlement_id": settlement_id, **values, "status": "imported", "batches": None, "created_at": now,
+                "updated_at": now})
+            if not created:
+                conn.execute(sa.update(settlements).where(settlements.c.settlement_id == settlement_id,
+                                                          settlements.c.status != "posted")
+                             .values(**values, updated_at=now))
+        record = self.settlement_get(settlement_id)
+        assert record is not None
+        return created, record
+
+    def settlement_rows_replace(self, settlement_id: str, rows: Iterable[dict[str, Any]], *,
+                                chunk: int = 10_000) -> int:
+        """Store the row detail of a settlement (replacing any from an earlier run) in one transaction. Up to
+        millions of rows: the INSERT is compiled once and the driver's executemany gets plain values."""
+        count = 0
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(settlement_rows).where(settlement_rows.c.settlement_id == settlement_id))
+            compiled = settlement_rows.insert().compile(dialect=conn.dialect)
+            names = list(compiled.positiontup) if compiled.positional else list(compiled.params)
+            convert = [(name, settlement_rows.c[name].type.bind_processor(conn.dialect)) for name in names]
+
+            def values(row: dict[str, Any]):
+                row["settlement_id"] = settlement_id
+                plain = [(name, proc(row[name]) if proc and row[name] is not None else row[name])
+                         for name, proc in convert]
+                return tuple(v for _, v in plain) if compiled.positional else dict(plain)
+
+            batch: list[Any] = []
+            for row in rows:
+                batch.append(values(row))
+                if len(batch) >= chunk:
+                    conn.exec_driver_sql(compiled.string, batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                conn.exec_driver_sql(compiled.string, batch)
+                count += len(batch)
+        return count
+
+    def settlement_rows_of(self, settlement_id: str | None = None, *, order_id: str | None = None,
+                           limit: int = 10_000) -> list[dict[str, Any]]:
+        query = sa.select(settlement_rows).order_by(settlement_rows.c.settlement_id, settlement_rows.c.line_no)
+        if settlement_id is not None:
+            query = query.where(settlement_rows.c.settlement_id == settlement_id)
+        if order_id is not None:
+            query = query.where(settlement_rows.c.order_id == order_id)
+        with self.reader.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+
+    def settlement_list(self, *, limit: int = 100) -> list[SettlementRecord]:
+        """The most recently updated settlements first."""
+        query = sa.select(settlements).order_by(settlements.c.updated_at.desc()).limit(limit)
+        with self.reader.connect() as conn:
+            return [SettlementRecord(**row._mapping) for row in conn.execute(query)]
+
+    def settlement_posted(self, settlement_id: str, batches: dict[str, int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(settlements).where(settlements.c.settlement_id == settlement_id)
+                         .values(status="posted", batches=batches, updated_at=utcnow()))
 
     # audit -----------------------------------------------------------------------------------------------------
 

@@ -52,8 +52,9 @@ GL_ACCOUNTS = (
     ("4060", "Sales Returns and Refunds"), ("4900", "Amazon Reimbursements"), ("5010", "Cost of Goods Sold"),
     ("6110", "Amazon Commission (Referral Fees)"), ("6120", "FBA Fulfillment Fees"), ("6130", "FBA Storage Fees"),
     ("6140", "Amazon Subscription Fee"), ("6150", "Amazon Advertising"), ("6160", "Amazon Other Fees"),
-    ("6190", "Amazon Miscellaneous Adjustments"),
+    ("6190", "Amazon Miscellaneous Adjustments"), ("1055", "Amazon Settlement Carried Forward"),
 )
+FISCAL_YEARS = 5  # the replica's fiscal calendar: calendar months, this many years either side of the seed date
 SALES_ACCOUNT = "4010"
 CURRENCY_RATES = {"USD": Decimal("1"), "CAD": Decimal("1.36"), "GBP": Decimal("0.79"), "EUR": Decimal("0.92")}
 
@@ -155,7 +156,7 @@ Progress = Callable[[str, int], None]  # (table, rows) after each table is seede
 SEEDED_TABLES = (
     "tsmCompany", "tciUnitMeasure", "tciPaymentTerms", "tciShipMethod", "tglAccount", "timWarehouse", "timWhseBin",
     "timItem", "timItemDescription", "timInventory", "timWhseBinInvt", "timPriceSheet", "tciAddress", "tciContact",
-    "tarCustomer", "tarCustAddr",
+    "tarCustomer", "tarCustAddr", "tglFiscalPeriod",
 )
 
 
@@ -206,8 +207,21 @@ def seed(engine: Engine, company_id: str = "SOA", items: int = 500, seed: int = 
         _seed_setup(seeder)
         _seed_items(seeder, products[:items], now)
         _seed_customers(seeder, now)
+        _seed_fiscal_periods(seeder, now)
         conn.execute(sql.bump_key(), [{"series": name, "count": count} for name, count in seeder.used.items()])
     return seeder.report
+
+
+def _seed_fiscal_periods(sd: _Seeder, now: datetime) -> None:
+    """Calendar months, all open (Status 1), FISCAL_YEARS either side of ``now``."""
+    rows = []
+    for year in range(now.year - FISCAL_YEARS, now.year + FISCAL_YEARS + 1):
+        for month in range(1, 13):
+            start = datetime(year, month, 1)
+            following = datetime(year + month // 12, month % 12 + 1, 1)
+            rows.append(dict(CompanyID=sd.company_id, FiscYear=str(year), FiscPer=month, StartDate=start,
+                             EndDate=following - timedelta(seconds=1), Status=1))
+    sd.put(s.tglFiscalPeriod, rows)
 
 
 def _seed_setup(sd: _Seeder) -> None:

@@ -368,6 +368,13 @@ tglTransaction = Table(
     Column("TranType", Integer),
 )
 
+tglFiscalPeriod = Table(  # the fiscal calendar: one row per period; Status 1 open, 2 closed [I]
+    "tglFiscalPeriod", metadata,
+    Column("CompanyID", String(3), primary_key=True), Column("FiscYear", String(5), primary_key=True),
+    Column("FiscPer", SmallInteger, primary_key=True, autoincrement=False), Column("StartDate", DateTime),
+    Column("EndDate", DateTime), Column("Status", SmallInteger),
+)
+
 # ===== Amazon extension tables (the *_ext / partner-suffix convention) ======================================
 
 tsoSalesOrderExt_AMZ = Table(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
@@ -126,9 +126,11 @@ def _settlements(world: World, marketplace_id: str) -> list[dict[str, Any]]:
                   key=lambda r: r["dataEndTime"])
 
 
-def close_settlement(world: World, marketplace_id: str | None = None, end: datetime | None = None) -> str:
+def close_settlement(world: World, marketplace_id: str | None = None, end: datetime | None = None, *,
+                     locale: str | None = None, format_change: bool | None = None) -> str:
     """Close the open settlement period of ``marketplace_id`` (default: the seller's first marketplace) at ``end``
-    (default: now): book its period charges, write the flat file, register the DONE report. Returns its reportId."""
+    (default: now): book its period charges, write the flat file, register the DONE report. Returns its reportId.
+    ``locale`` ("US"/"EU") and ``format_change`` choose this file's format (default: the fault switches)."""
     with world.lock:
         marketplace_id = marketplace_id or next(iter(world.marketplaces))
         marketplace = world.marketplaces.get(marketplace_id)
@@ -146,9 +148,9 @@ def close_settlement(world: World, marketplace_id: str | None = None, end: datet
         world.record(booked)
         period = settlement.Settlement(world.next_id(11), start, end, end + DEPOSIT_DELAY, marketplace.currency,
                                        marketplace.settlement_name, tuple(events + booked))
-        fmt = settlement.EU_FORMAT if world.faults.settlement_locale == "EU" or marketplace.country == "DE" \
-            else settlement.US_FORMAT
-        if world.faults.settlement_format_change:
+        eu = (locale or world.faults.settlement_locale) == "EU" or (locale is None and marketplace.country == "DE")
+        fmt = settlement.EU_FORMAT if eu else settlement.US_FORMAT
+        if world.faults.settlement_format_change if format_change is None else format_change:
             fmt = settlement.changed(fmt)
         document = documents.create(world, "report", DOCUMENT_CONTENT_TYPE,
                                     settlement.render(period, fmt).encode("utf-8"))
@@ -334,6 +336,8 @@ def get_report_document(reportDocumentId: str, request: Request,
 
 class CloseSettlement(BaseModel):
     marketplaceId: str | None = None
+    locale: Literal["US", "EU"] | None = None  # this file's number and date format (default: the fault switch)
+    formatChange: bool | None = None  # this file with an extra column and two columns swapped
 
 
 @router.post("/_sandbox/settlements", status_code=201, tags=["sandbox control"])
@@ -341,7 +345,9 @@ def post_settlement(request: Request, body: CloseSettlement | None = None) -> di
     """Scenario control: close the open settlement period now and publish its V2 flat file."""
     world = world_of(request)
     with world.lock:
-        report = world.reports[close_settlement(world, body.marketplaceId if body else None)]
+        body = body or CloseSettlement()
+        report = world.reports[close_settlement(world, body.marketplaceId, locale=body.locale,
+                                                format_change=body.formatChange)]
         return {"reportId": report["reportId"], "reportDocumentId": report["reportDocumentId"],
                 "settlementId": report["_settlementId"], "totalAmount": str(report["_total"]),
                 "dataStartTime": iso(report["dataStartTime"]), "dataEndTime": iso(report["dataEndTime"])}

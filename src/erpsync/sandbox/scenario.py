@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from erpsync.sandbox.core import invalid_input, not_found, world_of
 from erpsync.sandbox.notifications import SqsSink, WebhookSink
 from erpsync.sandbox.orders import item_charges, ship_items
-from erpsync.sandbox.world import Faults, Listing, World, cents, iso, money
+from erpsync.sandbox.world import Faults, Listing, MoneyEvent, World, cents, iso, money
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
@@ -560,3 +560,30 @@ def get_ledger(request: Request) -> dict[str, Any]:
     world = world_of(request)
     with world.lock:
         return {"events": [_event_json(event) for event in world.ledger]}
+
+
+class LedgerEntry(BaseModel):
+    """``POST /_sandbox/ledger``: book one amount for the next settlement, e.g. a fee type Amazon adds later."""
+
+    model_config = ConfigDict(extra="forbid")
+    transaction_type: str = Field(min_length=1)
+    amount_type: str = Field(min_length=1)
+    amount_description: str = Field(min_length=1)
+    amount: Decimal  # the seller's sign: + Amazon pays, - the seller pays
+    marketplace_id: str = "ATVPDKIKX0DER"
+    order_id: str = ""
+    fulfillment_id: str = ""
+    sku: str = ""
+
+
+@router.post("/ledger", status_code=201)
+def post_ledger(body: LedgerEntry, request: Request) -> dict[str, Any]:
+    world = world_of(request)
+    marketplace = world.marketplaces.get(body.marketplace_id)
+    if marketplace is None:
+        raise invalid_input(f"Unknown marketplace_id {body.marketplace_id}.", f"Known: {', '.join(world.marketplaces)}.")
+    event = MoneyEvent(world.now(), body.transaction_type, body.amount_type, body.amount_description,
+                       cents(body.amount), marketplace.currency, body.marketplace_id, order_id=body.order_id,
+                       fulfillment_id=body.fulfillment_id, sku=body.sku)
+    world.record([event])
+    return _event_json(event)

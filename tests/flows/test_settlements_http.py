@@ -1,0 +1,121 @@
+"""The settlement cycle over HTTP: the sandbox closes settlement periods (FBA orders, a refund, FBA fees, reserves,
+subscription, storage; US and EU formats, the format-change variant) and publishes V2 flat files; the workers list
+them with getReports, download, parse, categorise and post them to the replica's GL, once per settlement-id. An
+unknown fee type becomes one dead letter naming it and nothing is posted; after a mapping is added, the replay
+posts it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from erpsync.runtime import deadletter
+from erpsync.sage500 import schema as s
+
+UNKNOWN = ("other-transaction", "other-transaction", "Vine Enrollment Fee")
+
+
+def _posted(pipeline, sid: str) -> dict[str, Decimal]:
+    """GL amounts per account of the settlement's posted batches; each batch balances."""
+    b, t, a = s.tciBatchLog, s.tglTransaction, s.tglAccount
+    with pipeline.engine.connect() as conn:
+        keys = list(conn.execute(select(b.c.BatchKey).where(b.c.BatchCmnt.like(f"AMZ:{sid}/%"), b.c.Status == 6))
+                    .scalars())
+        for key in keys:
+            assert conn.execute(select(func.sum(t.c.PostAmt)).where(t.c.BatchKey == key)).scalar() == 0
+        rows = conn.execute(select(a.c.GLAcctNo, func.sum(t.c.PostAmt)).join(a, a.c.GLAcctKey == t.c.GLAcctKey)
+                            .where(t.c.BatchKey.in_(keys)).group_by(a.c.GLAcctNo)).all()
+    return {no: Decimal(str(amount)) for no, amount in rows}
+
+
+def _sync_until_posted(pipeline, sid: str) -> None:
+    pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
+    pipeline.wait(lambda: (r := pipeline.runtime.store.settlement_get(sid)) is not None and r.status == "posted",
+                  timeout=60, what=f"settlement {sid} posted")
+
+
+def test_sandbox_settlements_post_once_each_us_eu_and_changed_format(pipeline):
+    store = pipeline.runtime.store
+    fba = pipeline.generate(30, afn_share=1.0)  # Amazon ships them at once: Order rows with FBA fees
+    pipeline.control("POST", f"orders/{fba[0]}/refund", json={})
+    first = pipeline.control("POST", "settlements", json={})
+    assert pipeline.sandbox.world.report_documents[first["reportDocumentId"]]["compression"] == "GZIP"
+    with pipeline.workers():
+        _sync_until_posted(pipeline, first["settlementId"])
+        ledger = _posted(pipeline, first["settlementId"])
+        assert ledger["1010"] == Decimal(first["totalAmount"]) and sum(ledger.values()) == 0
+        assert ledger["4010"] < 0 and ledger["4060"] > 0 and ledger["6120"] > 0  # FBA revenue, refund, FBA fees
+        assert "1210" not in ledger  # FBA orders are not in Sage (orders.afn = "skip"): nothing to clear
+        assert ledger["6140"] == Decimal("39.99")  # the first period's subscription
+        document_rows = store.settlement_rows_of(first["settlementId"])
+        assert {r["order_id"] for r in document_rows if r["transaction_type"] == "Refund"} == {fba[0]}
+
+        pipeline.generate(2, afn_share=1.0)
+        eu = pipeline.control("POST", "settlements", json={"locale": "EU"})
+        pipeline.generate(2, afn_share=1.0)
+        changed = pipeline.control("POST", "settlements", json={"formatChange": True})
+        _sync_until_posted(pipeline, eu["settlementId"])
+        _sync_until_posted(pipeline, changed["settlementId"])
+        for closed in (eu, changed):
+            ledger = _posted(pipeline, closed["settlementId"])
+            assert ledger["1010"] == Decimal(closed["totalAmount"]) and sum(ledger.values()) == 0
+            reserves = {r["amount_description"] for r in store.settlement_rows_of(closed["settlementId"])
+                        if r["account"] == "1260"}
+            assert reserves == {"Previous Reserve Amount Balance", "Current Reserve Amount"}
+
+        before = {r.settlement_id: r.batches for r in store.settlement_list()}
+        pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
+        assert pipeline.runtime.drain(30)
+        assert {r.settlement_id: r.batches for r in store.settlement_list()} == before  # each posted once
+    assert not store.dead_letters.list("open")
+
+
+def test_unknown_fee_is_one_dead_letter_and_replay_posts_it_after_mapping(pipeline):
+    store = pipeline.runtime.store
+    pipeline.generate(2, afn_share=1.0)
+    pipeline.control("POST", "ledger", json={"transaction_type": UNKNOWN[0], "amount_type": UNKNOWN[1],
+                                             "amount_description": UNKNOWN[2], "amount": "-200.00"})
+    closed = pipeline.control("POST", "settlements", json={})
+    sid = closed["settlementId"]
+    with pipeline.workers():
+        pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
+        pipeline.wait(lambda: store.dead_letters.list("open", job="import_settlement"), timeout=60,
+                      what="the import dead letter")
+        assert pipeline.runtime.drain(30)
+        [letter] = store.dead_letters.list("open")
+        assert letter.error_code == "unmapped_settlement_amount" and letter.record == sid
+        assert f"{UNKNOWN!r} on line" in letter.message and "nothing posted" in letter.message
+        assert _posted(pipeline, sid) == {} and not store.settlement_rows_of(sid)
+
+        pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")  # the next sync leaves it parked
+        assert pipeline.runtime.drain(30)
+        assert [d.id for d in store.dead_letters.list("open")] == [letter.id]
+
+        pipeline.configure("mapping.settlement", accounts={"/".join(UNKNOWN): "6160"})
+        deadletter.replay(pipeline.runtime, letter.id)
+        pipeline.wait(lambda: (r := store.settlement_get(sid)) is not None and r.status == "posted", timeout=60,
+                      what=f"settlement {sid} posted after the replay")
+    ledger = _posted(pipeline, sid)
+    assert ledger["6160"] == Decimal("200.00") and ledger["1010"] == Decimal(closed["totalAmount"])
+    assert not store.dead_letters.list("open")
+
+
+def test_cli_sync_runs_the_cycle_and_reports_dead_letters(pipeline):
+    from typer.testing import CliRunner
+
+    from erpsync.cli import app
+
+    pipeline.generate(2, afn_share=1.0)
+    closed = pipeline.control("POST", "settlements", json={"locale": "EU"})
+    result = CliRunner().invoke(app, ["settlements", "sync", "--config", str(pipeline.config_path)])
+    assert result.exit_code == 0, result.output
+    assert f"settlement {closed['settlementId']}: posted" in result.output
+    assert _posted(pipeline, closed["settlementId"])["1010"] == Decimal(closed["totalAmount"])
+
+    pipeline.control("POST", "ledger", json={"transaction_type": UNKNOWN[0], "amount_type": UNKNOWN[1],
+                                             "amount_description": UNKNOWN[2], "amount": "-5.00"})
+    second = pipeline.control("POST", "settlements", json={})
+    result = CliRunner().invoke(app, ["settlements", "sync", "--config", str(pipeline.config_path)])
+    assert result.exit_code == 1 and "(import_settlement): settlement" in result.output
+    assert "Vine Enrollment Fee" in result.output and _posted(pipeline, second["settlementId"]) == {}
