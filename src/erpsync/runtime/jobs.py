@@ -268,7 +268,8 @@ class Runtime:
         runs = message["runs"] + 1
         try:
             spec = get(name)
-            value = spec.func(Context(self, name, key, runs), **message["payload"])
+            with connections.in_use():  # a config reload never closes an adapter this run holds
+                value = spec.func(Context(self, name, key, runs), **message["payload"])
         except Exception as exc:  # every failure becomes a retry or a dead letter
             self.leases.drop(key)
             return self._failed(message, runs, exc, token)
