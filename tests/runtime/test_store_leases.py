@@ -75,3 +75,12 @@ def test_a_change_whose_audit_row_fails_is_rolled_back_with_it(store):
                                error_class="UnknownSku", error_code="unknown_sku", message="m", record="113-1",
                                attempts=1, first_failed_at=utcnow(), audit=("dead_letter.captured", {}))
     assert store.dead_letters.list() == [] and store.audit_list() == []
+
+
+def test_expired_leases_come_before_a_backlog_of_queued_keys(store):
+    for n in range(5):
+        claim(store, f"queued-{n}", f"q{n}")
+    claim(store, "killed", "k1")
+    assert store.job_lease_take("killed", "k1", until=utcnow() - timedelta(seconds=1), by="host:1")
+    [first] = store.job_keys_lost(now=utcnow(), unleased_due_before=utcnow(), limit=1)
+    assert first.key == "killed"

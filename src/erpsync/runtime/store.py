@@ -434,12 +434,14 @@ class Store:
 
     def job_keys_lost(self, *, now: datetime, unleased_due_before: datetime, limit: int = 1000) -> list[PendingJob]:
         """Pending keys that may have lost their message: a lease expired before ``now`` (the worker died), or no
-        lease and due before ``unleased_due_before`` (the message may be gone; the caller checks the queues)."""
+        lease and due before ``unleased_due_before`` (the message may be gone; the caller checks the queues).
+        Expired leases come first: a backlog of queued messages never hides them behind ``limit``."""
         lost = sa.or_(job_keys.c.leased_until < now,
                       sa.and_(job_keys.c.leased_until.is_(None), job_keys.c.due_at < unleased_due_before))
+        unleased_last = sa.case((job_keys.c.leased_until.is_(None), 1), else_=0)
         with self.reader.connect() as conn:
             rows = conn.execute(sa.select(job_keys).where(lost, job_keys.c.message.is_not(None))
-                                .order_by(job_keys.c.due_at).limit(limit))
+                                .order_by(unleased_last, job_keys.c.due_at).limit(limit))
             return [PendingJob(**row._mapping) for row in rows]
 
     def job_key_requeue(self, pending: PendingJob, message: dict[str, Any], *, now: datetime) -> bool:
