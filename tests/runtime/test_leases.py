@@ -17,12 +17,14 @@ from conftest import TEST_JOBS, runs, step
 
 from erpsync import config
 from erpsync.runtime.jobs import Runtime
+from erpsync.runtime.store import utcnow
 from tests.processes import stop
 
 ERPSYNC = Path(sys.executable).parent / "erpsync"
 LEASE = 1.0
 TOML = f"""
 [queue]
+max_retries = 2
 backoff_base_seconds = 0.01
 backoff_max_seconds = 0.02
 lease_seconds = {LEASE}
@@ -70,7 +72,7 @@ def test_a_job_of_a_worker_killed_mid_run_is_requeued_once_its_lease_expires(rt,
     assert rt.pending()["amazon"]["queued"] == 1
     release.touch()
     assert [o.status for o in step(rt)] == ["done"]
-    assert runs(rt, "killed") == [1, 1]  # the killed run, then the re-queued one
+    assert runs(rt, "killed") == [1, 2]  # the killed run counts, then the re-queued one
     assert rt.store.job_key_get("slow:killed") is None and rt.store.dead_letters.list() == []
 
 
@@ -106,3 +108,17 @@ def test_a_stale_copy_of_a_requeued_message_is_not_run(rt, workdir):
     assert runs(rt, "copy") == [] and rt.store.job_key_get("slow:copy").token != past.token
     assert [o.status for o in step(rt)] == ["done"]
     assert runs(rt, "copy") == [1]
+
+
+def test_a_message_that_kills_every_worker_running_it_ends_as_one_dead_letter(rt, workdir):
+    assert rt.enqueue("test.slow", key="slow:poison", marker="poison", release=str(workdir / "never"))
+    for death in range(1, 4):  # max_retries = 2: the third death is one too many
+        message = rt.queues["amazon"].dequeue().args[0]  # a worker takes it ...
+        assert rt.store.job_lease_take("slow:poison", message["token"], until=utcnow() - timedelta(seconds=1),
+                                       by="host:666")  # ... and dies: its lease expires
+        assert rt.recover_lost(timedelta(seconds=600)) == (["slow:poison"] if death < 3 else [])
+        assert rt.pending()["amazon"]["queued"] == (1 if death < 3 else 0)
+    [dead] = rt.store.dead_letters.list()
+    assert (dead.job, dead.error_code, dead.attempts) == ("test.slow", "worker_lost", 3)
+    assert "died under it 3 times" in dead.message and "host:666" in dead.message
+    assert rt.store.job_key_get("slow:poison") is None

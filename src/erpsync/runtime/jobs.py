@@ -47,7 +47,7 @@ from erpsync.runtime.deadletter import capture
 from erpsync.runtime.lease import Leases, new_token
 from erpsync.runtime.queue import make_huey
 from erpsync.runtime.retry import RetryPolicy
-from erpsync.runtime.store import Store, utcnow
+from erpsync.runtime.store import PendingJob, Store, utcnow
 
 log = logs.get(__name__)
 logging.getLogger("huey").setLevel(logging.WARNING)  # one structlog event per job outcome instead
@@ -57,6 +57,12 @@ JOB_MODULES = ("erpsync.flows.orders", "erpsync.flows.shipments", "erpsync.flows
                "erpsync.flows.settlements", "erpsync.flows.reconcile")
 # A pending identity key whose job was due this long ago lost its message (a killed worker): it may be re-queued.
 KEY_STALE_AFTER = timedelta(hours=1)
+
+
+class WorkerLost(ErpsyncError):
+    """The worker running a job died under it (its lease expired) more often than the retry budget allows."""
+
+    code = "worker_lost"
 
 
 def load_job_modules(extra: Iterable[str] = ()) -> list[str]:
@@ -357,14 +363,31 @@ class Runtime:
             if pending.leased_until is None and (pending.key, pending.token) in present:
                 continue
             message = {**pending.message, "token": new_token()}
+            died = pending.leased_until is not None
+            if died:  # the run counts: a message that kills every worker running it ends as a dead letter
+                message.update(runs=message.get("runs", 0) + 1, spent=message.get("spent", 0) + 1)
             if not self.store.job_key_requeue(pending, message, now=now):
                 continue  # renewed, finished or re-queued meanwhile
+            if died and message["spent"] > self.policy.max_retries:
+                self._killed_too_often(pending, message)
+                continue
             self._put(message, None)
             log.warning("job.recovered", job=pending.job, key=pending.key, queue=pending.queue,
                         lost_since=(pending.leased_until or pending.due_at).isoformat(),
                         worker=pending.leased_by)
             recovered.append(pending.key)
         return recovered
+
+    def _killed_too_often(self, pending: PendingJob, message: dict) -> None:
+        exc = WorkerLost(f"job {pending.job} ({pending.key}): its worker died under it {message['runs']} times "
+                         f"(last {pending.leased_by}); a message that kills the worker running it is parked here: "
+                         f"find the cause in that worker's log, then replay this dead letter",
+                         record=pending.key)
+        first = message.get("first_failed_at")
+        capture(self.store, job=pending.job, queue=pending.queue, key=pending.key, payload=message["payload"],
+                exc=exc, attempts=message["runs"], replay_of=message.get("replay_of"),
+                first_failed_at=datetime.fromisoformat(first) if first else utcnow())
+        self.store.job_key_release(pending.key, message["token"])
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until no job is pending (queued, scheduled or running); False when ``timeout`` passed first."""
