@@ -53,10 +53,11 @@ def _get(ctx: JobContext, name: str, make: Callable[[Settings], Any]):
             weakref.finalize(store, _close_all, adapters)
         made = adapters.get(name)
         if made is None or made.settings is not settings:
+            fresh = _Made(settings, make(settings))  # a config error leaves the adapter in place
             if made is not None:
                 made.retired = True
                 retired = made if made.users == 0 else None
-            made = adapters[name] = _Made(settings, make(settings))
+            made = adapters[name] = fresh
         if held is not None and not any(m is made for m in held):
             made.users += 1
             held.append(made)
