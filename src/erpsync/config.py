@@ -42,9 +42,12 @@ class QueueSettings(Section):
     max_retries: int = 8
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
-    # a pending job whose message is neither queued nor scheduled this long after it was due was lost with a
-    # killed worker: the scheduler re-queues it (a job still running that long would run twice, harmlessly)
-    recover_after_seconds: float = Field(default=600.0, gt=0)
+    # a pending job that is not running and whose message is neither queued nor scheduled this long after it was
+    # due was lost (a process killed between queueing and a worker): the scheduler re-queues it
+    recover_after_seconds: float = Field(default=60.0, gt=0)
+    # a running job holds a lease its worker renews every third of it; an expired lease means the worker died,
+    # and the scheduler re-queues the job (a job that runs longer, heartbeat alive, is never run twice)
+    lease_seconds: float = Field(default=30.0, gt=0)
     job_modules: list[str] = Field(default_factory=list)  # extra modules registering jobs (erpsync's own: built in)
 
 

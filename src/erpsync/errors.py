@@ -34,7 +34,7 @@ class Retryable(ErpsyncError):
     """Try again later. ``retry_after`` is a hint in seconds (None: use the backoff schedule).
 
     ``spend_retry`` False means the attempt does not count against the retry budget (a record lock, a
-    throttled call that never went out)."""
+    throttled call, an open circuit: the work was not attempted)."""
 
     code = "retryable"
     spend_retry = True
@@ -59,9 +59,10 @@ class RateLimited(Retryable):
 
 
 class Throttled(Retryable):
-    """Amazon answered 429."""
+    """Amazon answered 429: it did not do the work, so no retry is spent (throttling is not failure)."""
 
     code = "throttled"
+    spend_retry = False
 
 
 class AmazonUnavailable(Retryable):

@@ -17,7 +17,7 @@ ERPSYNC = str(Path(sys.executable).parent / "erpsync")
 
 
 def test_a_worker_killed_after_the_sage_commit_leaves_exactly_one_order(make_pipeline):
-    pipeline = make_pipeline(queue={"recover_after_seconds": 1.0})
+    pipeline = make_pipeline(queue={"recover_after_seconds": 1.0, "lease_seconds": 1.0})
     [oid] = pipeline.generate(1, seed=51, multi_line_share=1.0)
     runtime = pipeline.runtime
     assert runtime.run("import_order", {"amazon_order_id": oid, "read": True}).value == "write"

@@ -1,6 +1,9 @@
 """Jobs used by the runtime tests. Importable by name (tests/runtime on sys.path) so a worker process can load
 them through ``[queue] job_modules``. Each run records itself in the audit table: visible across processes."""
 
+import time
+from pathlib import Path
+
 from erpsync.errors import RecordLocked, Retryable, UnknownSku
 from erpsync.flows.jobs import JobContext, job
 
@@ -49,3 +52,15 @@ def chain(ctx: JobContext, marker: str) -> None:
     """Queues a follow-up job on the other queue."""
     _ran(ctx, marker)
     ctx.enqueue("test.locked", marker=marker + "-next", lock_times=0)
+
+
+@job("test.slow", queue="amazon")
+def slow(ctx: JobContext, marker: str, release: str, timeout: float = 120.0) -> str:
+    """Runs until the file ``release`` exists: a job that outlives its lease, or one a test kills mid-run."""
+    _ran(ctx, marker)
+    deadline = time.monotonic() + timeout
+    while not Path(release).exists():
+        if time.monotonic() > deadline:
+            raise Retryable(f"{marker}: {release} did not appear within {timeout}s")
+        time.sleep(0.02)
+    return marker

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from erpsync.errors import RateLimited, RecordLocked, Retryable
+from erpsync.errors import CircuitOpen, RateLimited, RecordLocked, Retryable, Throttled
 from erpsync.runtime.retry import RetryPolicy
 
 POLICY = RetryPolicy(max_retries=3, base=2.0, cap=10.0)
@@ -37,3 +37,13 @@ def test_a_retry_that_spends_nothing_backs_off_on_its_runs():
     first = [POLICY.decide(RecordLocked("locked"), 0, runs=1).delay for _ in range(200)]
     later = [POLICY.decide(RecordLocked("locked"), 0, runs=3).delay for _ in range(200)]
     assert max(first) <= 2.0 and 2.0 < max(later) <= 8.0
+
+
+@pytest.mark.parametrize("exc", [Throttled("429 QuotaExceeded", retry_after=0.5),
+                                 CircuitOpen("getOrder: calls paused", retry_after=2.0)])
+def test_throttling_and_an_open_circuit_never_exhaust_the_budget(exc):
+    spent = 0
+    for runs in range(1, 1000):  # a storm far longer than any budget
+        decision = POLICY.decide(exc, spent, runs)
+        assert decision is not None and decision.spent == 0 and decision.delay == exc.retry_after
+        spent = decision.spent

@@ -20,10 +20,11 @@ import httpx
 from pydantic import SecretStr
 
 from erpsync import logs
-from erpsync.errors import AmazonUnavailable, ConfigError
+from erpsync.errors import AmazonUnavailable, ConfigError, Throttled
 
 LWA_URL = "https://api.amazon.com/auth/o2/token"
 MAX_MARGIN_SECONDS = 60.0
+LWA_THROTTLED_RETRY_SECONDS = 5.0  # a 429 of the token endpoint: ask again after this, no retry spent
 
 log = logs.get("erpsync.amazon.lwa")
 
@@ -106,6 +107,9 @@ class LwaTokens:
         if status == 401 or error == "invalid_client":
             return ConfigError(f"LWA refused the application credentials ({detail}): check amazon.client_id and "
                                f"ERPSYNC_LWA_CLIENT_SECRET")
-        if status == 429 or status >= 500:
+        if status == 429:  # throttling is not failure: no retry budget spent
+            return Throttled(f"LWA token endpoint {self.url} throttled the token request ({detail})",
+                             retry_after=LWA_THROTTLED_RETRY_SECONDS)
+        if status >= 500:
             return AmazonUnavailable(f"LWA token endpoint {self.url} is unavailable ({detail})")
         return ConfigError(f"LWA token request failed ({detail}); check the amazon settings and secrets")

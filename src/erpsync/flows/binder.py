@@ -55,11 +55,13 @@ class Binder:
     def journal(self, amazon_order_id: str) -> JournalEntry | None:
         return self.store.journal_get(amazon_order_id)
 
-    def bind(self, written: WrittenOrder) -> bool:
-        """Record that ``written`` is the Sage order of its Amazon order (a later 'shipped' or 'confirmed' stays)."""
+    def bind(self, written: WrittenOrder, *, audit: tuple[str, dict] | None = None) -> bool:
+        """Record that ``written`` is the Sage order of its Amazon order (a later 'shipped' or 'confirmed' stays),
+        with its ``audit`` row (event, detail) in the same transaction."""
         return self.store.journal_set(written.AmazonOrderId, "written", so_key=written.SOKey,
                                       tran_no=written.TranNo,
-                                      only_from={None, "received", "writing", "skipped", "failed", "written"})
+                                      only_from={None, "received", "writing", "skipped", "failed", "written"},
+                                      audit=audit)
 
     def applied(self, amazon_order_id: str) -> datetime:
         """Amazon's LastUpdateDate of the newest state of the order Sage has applied (``NEVER`` before the first):

@@ -275,11 +275,15 @@ def _apply(ctx: JobContext, binder: Binder, order: model.Order) -> dict:
         store.audit("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
         log.warning("order.report", amazon_order_id=oid, action=action.kind.value, reason=action.reason)
     elif state is None:
-        if store.journal_set(oid, "skipped", only_from={None, "received", "writing", "failed"}):
-            store.audit("order.skipped", amazon_order_id=oid, status=order.status.value, reason=action.reason)
+        store.journal_set(oid, "skipped", only_from={None, "received", "writing", "failed"},
+                          audit=("order.skipped", {"amazon_order_id": oid, "status": order.status.value,
+                                                   "reason": action.reason}))
     elif state.status != "canceled" and not _in_sage(binder.journal(oid)):  # written by a run whose reply was lost
         _written(ctx, binder, WrittenOrder(oid, existing.SOKey, existing.TranNo, existing.TranID, created=False),
                  notes=0)
+    elif order.status is S.CANCELED:  # voided by a run that died before the journal: record it now
+        store.journal_set(oid, "voided", only_from={None, "received", "writing", "written", "failed"},
+                          audit=("order.voided", {"amazon_order_id": oid, "outcome": "already_void"}))
     return result
 
 
@@ -309,9 +313,9 @@ def write(ctx: JobContext, binder: Binder, order: model.Order) -> WrittenOrder:
 
 def _written(ctx: JobContext, binder: Binder, written: WrittenOrder, *, notes: int) -> None:
     oid = written.AmazonOrderId
-    binder.bind(written)
-    ctx.store.audit("order.written", amazon_order_id=oid, so_key=written.SOKey, tran_no=written.TranNo,
-                    created=written.created, notes=notes)
+    binder.bind(written, audit=("order.written", {"amazon_order_id": oid, "so_key": written.SOKey,
+                                                  "tran_no": written.TranNo, "created": written.created,
+                                                  "notes": notes}))
     log.info("order.written", amazon_order_id=oid, so_key=written.SOKey, tran_no=written.TranNo,
              created=written.created, notes=notes)
 
@@ -343,11 +347,11 @@ def void(ctx: JobContext, binder: Binder, amazon_order_id: str) -> str:
             f"cannot void it: stop the parcel or refund the buyer in Seller Central, record a return in Sage, "
             f"then discard this dead letter", record=oid)
     if outcome == "not_found":
-        if store.journal_set(oid, "skipped", only_from={None, "received", "writing", "skipped", "failed"}):
-            store.audit("order.skipped", amazon_order_id=oid, reason="cancelled before it reached Sage")
+        store.journal_set(oid, "skipped", only_from={None, "received", "writing", "skipped", "failed"},
+                          audit=("order.skipped", {"amazon_order_id": oid,
+                                                   "reason": "cancelled before it reached Sage"}))
         return outcome
-    store.journal_set(oid, "voided")
-    store.audit("order.voided", amazon_order_id=oid, outcome=outcome)
+    store.journal_set(oid, "voided", audit=("order.voided", {"amazon_order_id": oid, "outcome": outcome}))
     log.info("order.voided", amazon_order_id=oid, outcome=outcome)
     return outcome
 

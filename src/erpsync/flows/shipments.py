@@ -170,9 +170,9 @@ def confirm_shipment(ctx: JobContext, amazon_order_id: str, marketplace_id: str 
                 f"confirm it in Seller Central or replay this dead letter",
                 amazon_code=exc.amazon_code, request_id=exc.request_id, status=exc.status, record=oid) from None
         log.info("shipment.already_on_amazon", amazon_order_id=oid, ship_key=ship_key, package_no=package_no)
-    store.confirmation_add(ship_key, package_no, oid)
-    store.audit("shipment.confirmed", amazon_order_id=oid, ship_key=ship_key, package_no=package_no,
-                package_reference_id=parcel.package_reference_id, carrier_code=parcel.carrier_code)
+    store.confirmation_add(ship_key, package_no, oid, audit=("shipment.confirmed", {
+        "amazon_order_id": oid, "ship_key": ship_key, "package_no": package_no,
+        "package_reference_id": parcel.package_reference_id, "carrier_code": parcel.carrier_code}))
     if final and set(packages) <= store.confirmed_packages(ship_key):
         store.journal_set(oid, "confirmed", only_from={"written", "shipped"})
     log.info("shipment.confirmed", amazon_order_id=oid, ship_key=ship_key, package_no=package_no)

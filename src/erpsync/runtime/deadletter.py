@@ -39,8 +39,8 @@ def capture(store: Store, *, job: str, queue: str, key: str, payload: dict[str, 
     dead_id = store.dead_letters.add(
         job=job, queue=queue, key=key, payload=payload, error_class=type(exc).__name__, error_code=code,
         message=str(exc) or repr(exc), record=getattr(exc, "record", None), attempts=attempts,
-        first_failed_at=first_failed_at, replay_of=replay_of)
-    store.audit("dead_letter.captured", dead_letter=dead_id, job=job, key=key, error_code=code, replay_of=replay_of)
+        first_failed_at=first_failed_at, replay_of=replay_of,
+        audit=("dead_letter.captured", {"job": job, "key": key, "error_code": code, "replay_of": replay_of}))
     log.warning("dead_letter.captured", dead_letter=dead_id, job=job, key=key, error_code=code, attempts=attempts)
     return dead_id
 
@@ -67,8 +67,8 @@ def replay(runtime: Runtime, dead_id: int, *, now: bool = False) -> Replay:
     elif not runtime.submit(dead.job, dead.payload, key=dead.key, replay_of=dead_id):
         raise DeadLetterError(f"dead letter {dead_id}: job {dead.job!r} with key {dead.key!r} is already pending "
                               f"and will run with the current code; discard this dead letter or replay it later")
-    store.dead_letters.mark(dead_id, "replayed", only_from={"open"})
-    store.audit("dead_letter.replayed", dead_letter=dead_id, job=dead.job, key=dead.key, now=now)
+    store.dead_letters.mark(dead_id, "replayed", only_from={"open"}, audit=(
+        "dead_letter.replayed", {"dead_letter": dead_id, "job": dead.job, "key": dead.key, "now": now}))
     log.info("dead_letter.replayed", dead_letter=dead_id, job=dead.job, key=dead.key, now=now)
     return Replay(store.dead_letters.get(dead_id), queued=outcome is None or outcome.status == "retry",
                   outcome=outcome)
@@ -77,8 +77,8 @@ def replay(runtime: Runtime, dead_id: int, *, now: bool = False) -> Replay:
 def discard(store: Store, dead_id: int) -> DeadLetter:
     """Close a dead letter without running it."""
     dead = _open(store, dead_id)
-    if not store.dead_letters.mark(dead_id, "discarded", only_from={"open"}):
+    if not store.dead_letters.mark(dead_id, "discarded", only_from={"open"}, audit=(
+            "dead_letter.discarded", {"dead_letter": dead_id, "job": dead.job, "key": dead.key})):
         raise DeadLetterError(f"dead letter {dead_id} was replayed or discarded meanwhile")
-    store.audit("dead_letter.discarded", dead_letter=dead_id, job=dead.job, key=dead.key)
     log.info("dead_letter.discarded", dead_letter=dead_id, job=dead.job, key=dead.key)
     return store.dead_letters.get(dead_id)

@@ -14,6 +14,9 @@ Every message goes through one huey task per queue, which looks the job up *by n
   with full jitter (or the error's ``retry_after``); ``spend_retry=False`` errors do not use up the budget.
   Workers never sleep on a rate limit: the message waits in the schedule, the worker takes the next one;
 * :class:`~erpsync.errors.Permanent` / :class:`~erpsync.errors.ConfigError`, or the budget spent → dead letter.
+
+A worker runs a message under a lease on its key, renewed by a heartbeat (:mod:`erpsync.runtime.lease`): a job
+lost with a killed worker is re-queued once its lease expires, a live one never runs twice.
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ from erpsync.errors import ConfigError, ErpsyncError, classify
 from erpsync.flows import connections
 from erpsync.flows.jobs import QUEUES, get, registered
 from erpsync.runtime.deadletter import capture
+from erpsync.runtime.lease import Leases, new_token
 from erpsync.runtime.queue import make_huey
 from erpsync.runtime.retry import RetryPolicy
-from erpsync.runtime.store import Store, utcnow
+from erpsync.runtime.store import PendingJob, Store, utcnow
 
 log = logs.get(__name__)
 logging.getLogger("huey").setLevel(logging.WARNING)  # one structlog event per job outcome instead
@@ -53,6 +57,12 @@ JOB_MODULES = ("erpsync.flows.orders", "erpsync.flows.shipments", "erpsync.flows
                "erpsync.flows.settlements", "erpsync.flows.reconcile")
 # A pending identity key whose job was due this long ago lost its message (a killed worker): it may be re-queued.
 KEY_STALE_AFTER = timedelta(hours=1)
+
+
+class WorkerLost(ErpsyncError):
+    """The worker running a job died under it (its lease expired) more often than the retry budget allows."""
+
+    code = "worker_lost"
 
 
 def load_job_modules(extra: Iterable[str] = ()) -> list[str]:
@@ -77,9 +87,10 @@ def default_key(name: str, payload: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one run ended: 'done' (``value``), 'retry' (after ``delay`` s) or 'dead' (``dead_letter_id``)."""
+    """How one run ended: 'done' (``value``), 'retry' (after ``delay`` s), 'dead' (``dead_letter_id``), or
+    'superseded': another message owns the job's key now (re-queued after a lost lease), this one changes nothing."""
 
-    status: Literal["done", "retry", "dead"]
+    status: Literal["done", "retry", "dead", "superseded"]
     value: Any = None
     delay: float | None = None
     dead_letter_id: int | None = None
@@ -169,6 +180,7 @@ class Runtime:
         self._owns_store = store is None
         self.store = store or Store.open(settings)
         self.policy = RetryPolicy.from_settings(settings.queue)
+        self.leases = Leases(self.store, settings.queue.lease_seconds)
         self.queues: dict[str, Huey] = {}
         self._tasks = {}
         for queue in QUEUES:
@@ -226,8 +238,9 @@ class Runtime:
 
     def run(self, name: str, payload: dict[str, Any] | None = None, *, key: str | None = None,
             replay_of: int | None = None) -> Outcome:
-        """Run a job here and now, with the same outcomes as in a worker (a retry goes onto its queue)."""
-        return self.execute(self._message(name, payload or {}, key, replay_of))
+        """Run a job here and now, with the same outcomes as in a worker (a retry goes onto its queue). It runs
+        without a lease: a pending job of the same key is not checked."""
+        return self._execute(self._message(name, payload or {}, key, replay_of), leased=False)
 
     def _message(self, name: str, payload: dict[str, Any], key: str | None, replay_of: int | None) -> dict:
         spec = get(name)
@@ -236,7 +249,7 @@ class Runtime:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"job {name!r}: kwargs must be JSON values ({exc})") from None
         return {"job": name, "queue": spec.queue, "key": key or default_key(name, payload), "payload": payload,
-                "spent": 0, "runs": 0, "first_failed_at": None, "replay_of": replay_of}
+                "spent": 0, "runs": 0, "first_failed_at": None, "replay_of": replay_of, "token": new_token()}
 
     def _put(self, message: dict, delay: float | None) -> None:
         """Onto the queue, or straight into huey's schedule when delayed (no worker handles it before its time)."""
@@ -249,21 +262,32 @@ class Runtime:
     # running ---------------------------------------------------------------------------------------------------
 
     def execute(self, message: dict) -> Outcome:
-        """Run one message (what a worker does with it) and record the outcome."""
+        """Run one message (what a worker does with it) under a lease on its key, and record the outcome."""
+        return self._execute(message, leased=True)
+
+    def _execute(self, message: dict, *, leased: bool) -> Outcome:
         name, key = message["job"], message["key"]
+        token = message.get("token") if leased else None  # None: run outside the queues, or queued before 0004
+        if token is not None and not self.leases.take(key, token):
+            log.warning("job.superseded", job=name, key=key)  # re-queued after a lost lease, or taken over
+            return Outcome("superseded")
         runs = message["runs"] + 1
         try:
             spec = get(name)
-            value = spec.func(Context(self, name, key, runs), **message["payload"])
+            with connections.in_use():  # a config reload never closes an adapter this run holds
+                value = spec.func(Context(self, name, key, runs), **message["payload"])
         except Exception as exc:  # every failure becomes a retry or a dead letter
-            return self._failed(message, runs, exc)
-        self.store.job_key_release(key)
+            self.leases.drop(key)
+            return self._failed(message, runs, exc, token)
+        self.leases.drop(key)
+        if not self.store.job_key_release(key, token) and token is not None:
+            log.warning("job.done_after_lease_lost", job=name, key=key, run=runs)
         if message["replay_of"] is not None:
             self.store.dead_letters.mark(message["replay_of"], result="succeeded")
         log.info("job.done", job=name, key=key, run=runs)
         return Outcome("done", value=value)
 
-    def _failed(self, message: dict, runs: int, exc: Exception) -> Outcome:
+    def _failed(self, message: dict, runs: int, exc: Exception, token: str | None = None) -> Outcome:
         name, key, queue = message["job"], message["key"], message["queue"]
         now = utcnow()
         error = f"{type(exc).__name__}: {exc}"
@@ -272,19 +296,26 @@ class Runtime:
             log.warning("job.unexpected_error", job=name, key=key, run=runs, exc_info=exc)
         decision = self.policy.decide(exc, message["spent"], runs) if classify(exc) == "retryable" else None
         if decision is not None:
-            retry = {**message, "spent": decision.spent, "runs": runs,
+            retry = {**message, "spent": decision.spent, "runs": runs, "token": new_token(),
                      "first_failed_at": message["first_failed_at"] or now.isoformat()}
-            self.store.job_key_note(key, job=name, queue=queue, attempts=runs,
-                                    due_at=now + timedelta(seconds=decision.delay), error=error, message=retry)
+            if not self.store.job_key_note(key, job=name, queue=queue, attempts=runs, token=token,
+                                           due_at=now + timedelta(seconds=decision.delay), error=error,
+                                           message=retry):
+                log.warning("job.superseded", job=name, key=key, run=runs, error_code=code)
+                return Outcome("superseded", error=error)
             self._put(retry, decision.delay)
             log.info("job.retry", job=name, key=key, run=runs, error_code=code, delay=round(decision.delay, 3),
                      budget_spent=decision.spent, budget=self.policy.max_retries)
             return Outcome("retry", delay=decision.delay, error=error)
+        owner = self.store.job_key_get(key) if token is not None else None
+        if token is not None and (owner is None or owner.token != token):
+            log.warning("job.superseded", job=name, key=key, run=runs, error_code=code)
+            return Outcome("superseded", error=error)
         first = message["first_failed_at"]
         dead_id = capture(self.store, job=name, queue=queue, key=key, payload=message["payload"], exc=exc,
                           attempts=runs, first_failed_at=datetime.fromisoformat(first) if first else now,
                           replay_of=message["replay_of"])
-        self.store.job_key_release(key)
+        self.store.job_key_release(key, token)
         if message["replay_of"] is not None:
             self.store.dead_letters.mark(message["replay_of"], result=f"failed again: dead letter {dead_id}")
         return Outcome("dead", dead_letter_id=dead_id, error=error)
@@ -313,30 +344,50 @@ class Runtime:
                 for name, huey in self.queues.items()}
 
     def recover_lost(self, older_than: timedelta, *, limit: int = 1000) -> list[str]:
-        """Re-queue the jobs whose message was lost: huey deletes a message when a worker takes it, so a worker
-        killed mid-job (or a process dead between claiming a key and queueing) leaves a pending key with no
-        message. A key due more than ``older_than`` ago whose message is neither queued nor scheduled is
-        re-queued with the message stored at its last (re)queueing; returns those keys.
+        """Re-queue the jobs whose message was lost; returns their keys. huey deletes a message when a worker
+        takes it, so a worker killed mid-job leaves a pending key whose lease expires (its heartbeat stopped): it
+        is re-queued at once. A key that is not running, due more than ``older_than`` ago, whose message is
+        neither queued nor scheduled (a process died between claiming the key and queueing) is re-queued too.
 
-        A job still running after ``older_than`` looks the same and runs twice: jobs are idempotent, so that
-        costs a repeat, where a lost message would cost the work."""
-        cutoff = utcnow() - older_than
-        stale = [p for p in self.store.job_keys_pending(limit=limit) if p.due_at < cutoff and p.message]
-        if not stale:
-            return []
-        present = {task.args[0].get("key") for huey in self.queues.values()
-                   for task in (*huey.pending(), *huey.scheduled()) if task.args and isinstance(task.args[0], dict)}
+        The copy gets a new token, set on the key in a compare-and-set with what was read: a live job (its lease
+        renewed) is never re-queued, and a stale message that still turns up is not run."""
+        now = utcnow()
+        lost = self.store.job_keys_lost(now=now, unleased_due_before=now - older_than, limit=limit)
+        present: set[tuple[str | None, str | None]] = set()
+        if any(p.leased_until is None for p in lost):
+            present = {(task.args[0].get("key"), task.args[0].get("token")) for huey in self.queues.values()
+                       for task in (*huey.pending(), *huey.scheduled())
+                       if task.args and isinstance(task.args[0], dict)}
         recovered = []
-        for pending in stale:
-            if pending.key in present:
+        for pending in lost:
+            if pending.leased_until is None and (pending.key, pending.token) in present:
                 continue
-            self.store.job_key_note(pending.key, job=pending.job, queue=pending.queue, attempts=pending.attempts,
-                                    due_at=utcnow(), error=pending.last_error)
-            self._put(pending.message, None)
+            message = {**pending.message, "token": new_token()}
+            died = pending.leased_until is not None
+            if died:  # the run counts: a message that kills every worker running it ends as a dead letter
+                message.update(runs=message.get("runs", 0) + 1, spent=message.get("spent", 0) + 1)
+            if not self.store.job_key_requeue(pending, message, now=now):
+                continue  # renewed, finished or re-queued meanwhile
+            if died and message["spent"] > self.policy.max_retries:
+                self._killed_too_often(pending, message)
+                continue
+            self._put(message, None)
             log.warning("job.recovered", job=pending.job, key=pending.key, queue=pending.queue,
-                        lost_since=pending.due_at.isoformat())
+                        lost_since=(pending.leased_until or pending.due_at).isoformat(),
+                        worker=pending.leased_by)
             recovered.append(pending.key)
         return recovered
+
+    def _killed_too_often(self, pending: PendingJob, message: dict) -> None:
+        exc = WorkerLost(f"job {pending.job} ({pending.key}): its worker died under it {message['runs']} times "
+                         f"(last {pending.leased_by}); a message that kills the worker running it is parked here: "
+                         f"find the cause in that worker's log, then replay this dead letter",
+                         record=pending.key)
+        first = message.get("first_failed_at")
+        capture(self.store, job=pending.job, queue=pending.queue, key=pending.key, payload=message["payload"],
+                exc=exc, attempts=message["runs"], replay_of=message.get("replay_of"),
+                first_failed_at=datetime.fromisoformat(first) if first else utcnow())
+        self.store.job_key_release(pending.key, message["token"])
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until no job is pending (queued, scheduled or running); False when ``timeout`` passed first."""
@@ -351,6 +402,7 @@ class Runtime:
 
     def close(self) -> None:
         """Close the queues, the adapters the jobs made (:mod:`erpsync.flows.connections`) and an own store."""
+        self.leases.close()
         connections.close(self.store)
         for huey in self.queues.values():
             huey.storage.close()

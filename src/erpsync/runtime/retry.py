@@ -1,7 +1,8 @@
 """Retry policy: exponential backoff with full jitter, a retry budget, and ``retry_after`` hints honoured.
 
-A :class:`~erpsync.errors.Retryable` whose ``spend_retry`` is False (a record lock, an empty token bucket, Sage
-unreachable) is rescheduled without spending the budget: the work was never attempted. Without a ``retry_after``
+A :class:`~erpsync.errors.Retryable` whose ``spend_retry`` is False (a record lock, Amazon's 429 or an empty token
+bucket, an open circuit, Sage unreachable) is rescheduled without spending the budget: the work was never attempted,
+and throttling is not failure — a storm of any length never dead-letters a message. Without a ``retry_after``
 it backs off on the number of runs instead, so a lock or an outage that lasts is retried less and less often.
 """
 

@@ -1,7 +1,8 @@
 """The schedule: periodic work a worker queues — ``sync_window`` every ``orders.sync_interval_seconds``,
 ``scan_shipments`` every ``orders.shipment_scan_seconds``, ``sync_settlements`` every
 ``mapping.settlement.sync_interval_seconds`` — and the recovery of messages lost with a killed worker
-(:meth:`Runtime.recover_lost`), at start and then every ``queue.recover_after_seconds / 4``.
+(:meth:`Runtime.recover_lost`: an expired lease, or a message gone ``queue.recover_after_seconds`` after it was
+due), at start and then every quarter of the shorter of ``queue.lease_seconds`` and that.
 
 The huey consumers run without huey's own periodic tasks: a schedule queues jobs under fixed identity keys, so
 any number of workers may each run one and every job is still queued once at a time.
@@ -44,7 +45,7 @@ class Scheduler:
         self.entries = [Entry(name, every[name], lambda name=name: runtime.enqueue(name, key=name))
                         for name in PERIODIC_JOBS if name in registered()]
         lost_after = settings.queue.recover_after_seconds
-        self.entries.append(Entry("recover_lost_jobs", lost_after / 4,
+        self.entries.append(Entry("recover_lost_jobs", min(lost_after, settings.queue.lease_seconds) / 4,
                                   lambda: runtime.recover_lost(timedelta(seconds=lost_after))))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

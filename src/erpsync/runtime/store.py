@@ -113,6 +113,9 @@ job_keys = sa.Table(
     sa.Column("due_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("message", sa.JSON),  # the queued message, for re-queueing one lost with a killed worker
+    sa.Column("token", sa.String(32)),  # the token of the message that owns the key (migration 0004)
+    sa.Column("leased_until", UtcDateTime),  # running: its worker's heartbeat renews this
+    sa.Column("leased_by", sa.String(128)),  # host:pid of that worker
 )
 shipment_confirmations = sa.Table(
     "shipment_confirmations", metadata,
@@ -222,6 +225,9 @@ class PendingJob:
     due_at: datetime
     last_error: str | None
     message: dict[str, Any] | None = None
+    token: str | None = None
+    leased_until: datetime | None = None
+    leased_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -348,11 +354,13 @@ class Store:
 
     def journal_set(self, amazon_order_id: str, status: str, *, so_key: int | None = None,
                     tran_no: str | None = None, error: str | None = None,
-                    only_from: Collection[str | None] | None = None) -> bool:
+                    only_from: Collection[str | None] | None = None,
+                    audit: tuple[str, dict[str, Any]] | None = None) -> bool:
         """Set the order's status (``last_error`` becomes ``error``; SOKey/TranNo kept unless given).
 
         ``only_from`` makes it a compare-and-set: the change happens only when the current status (None: no
-        entry yet) is in it; the return value says whether it happened."""
+        entry yet) is in it; the return value says whether it happened. ``audit`` = (event, detail): the audit
+        row of the change, written in the same transaction (a kill cannot leave one without the other)."""
         if status not in JOURNAL_STATUSES:
             raise ValueError(f"journal status {status!r} for {amazon_order_id}; expected one of {JOURNAL_STATUSES}")
         now = utcnow()
@@ -369,9 +377,11 @@ class Store:
                     return False
                 if row:
                     conn.execute(order_journal.update().where(where).values(**values))
+                    _audit_row(conn, audit)
                     return True
                 if _insert_ignore(conn, order_journal,
                                   {"amazon_order_id": amazon_order_id, "created_at": now, **values}):
+                    _audit_row(conn, audit)
                     return True
         raise RuntimeError(f"order journal entry {amazon_order_id} could not be written")
 
@@ -410,33 +420,97 @@ class Store:
                       stale_after: timedelta, message: dict[str, Any] | None = None) -> bool:
         """Claim an identity key for a job about to be queued; False when it is pending already.
 
-        A key whose job was due more than ``stale_after`` ago is taken over: its message was lost with a killed
-        worker (jobs are idempotent, so a rare duplicate run is harmless; a lost one is not)."""
+        A key whose job was due more than ``stale_after`` ago and is not running (no live lease) is taken over:
+        its message was lost. The message's ``token`` becomes the key's: a copy of the old message that still
+        turns up is not run (see :meth:`job_lease_take`)."""
+        now = utcnow()
         row = {"key": key, "job": job, "queue": queue, "attempts": 0, "due_at": due_at, "last_error": None,
-               "message": message}
+               "message": message, "token": (message or {}).get("token"), "leased_until": None, "leased_by": None}
         with self.engine.begin() as conn:
             if _insert_ignore(conn, job_keys, row):
                 return True
             taken = conn.execute(job_keys.update()
-                                 .where(job_keys.c.key == key, job_keys.c.due_at < utcnow() - stale_after)
+                                 .where(job_keys.c.key == key, job_keys.c.due_at < now - stale_after,
+                                        sa.or_(job_keys.c.leased_until.is_(None), job_keys.c.leased_until < now))
                                  .values(**row))
             if taken.rowcount:
                 log.warning("job.key_reclaimed", key=key, job=job)
             return bool(taken.rowcount)
 
     def job_key_note(self, key: str, *, job: str, queue: str, attempts: int, due_at: datetime,
-                     error: str | None, message: dict[str, Any] | None = None) -> None:
+                     error: str | None, message: dict[str, Any] | None = None, token: str | None = None) -> bool:
         """Record that the job behind ``key`` was rescheduled (after ``attempts`` runs) for ``due_at``, with the
-        message now queued for it (kept as it was when None)."""
-        values = {"job": job, "queue": queue, "attempts": attempts, "due_at": due_at, "last_error": error}
+        message now queued for it (kept as it was when None; its ``token`` becomes the key's), no longer running.
+
+        ``token``: only if the key is still owned by the message with that token (the run that failed); False
+        when another message owns it now. Without it the key is written whatever its state (a run outside the
+        queues)."""
+        values = {"job": job, "queue": queue, "attempts": attempts, "due_at": due_at, "last_error": error,
+                  "leased_until": None, "leased_by": None}
         if message is not None:
             values["message"] = message
+            values["token"] = message.get("token")
         with self.engine.begin() as conn:
-            _upsert(conn, job_keys, {"key": key}, values)
+            if token is None:
+                _upsert(conn, job_keys, {"key": key}, values)
+                return True
+            return bool(conn.execute(job_keys.update()
+                                     .where(job_keys.c.key == key, job_keys.c.token == token)
+                                     .values(**values)).rowcount)
 
-    def job_key_release(self, key: str) -> None:
+    def job_key_release(self, key: str, token: str | None = None) -> bool:
+        """The job behind ``key`` ended; with ``token``, only if the message with that token still owns the key."""
+        query = job_keys.delete().where(job_keys.c.key == key)
+        if token is not None:
+            query = query.where(job_keys.c.token == token)
         with self.engine.begin() as conn:
-            conn.execute(job_keys.delete().where(job_keys.c.key == key))
+            return bool(conn.execute(query).rowcount)
+
+    # leases of running jobs --------------------------------------------------------------------------------------
+
+    def job_lease_take(self, key: str, token: str, *, until: datetime, by: str) -> bool:
+        """A worker starts the message with ``token``: lease the key until ``until``. False (do not run it) when
+        the key is owned by another message (re-queued meanwhile, or taken over) or no longer pending."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(job_keys.update().where(job_keys.c.key == key, job_keys.c.token == token)
+                                     .values(leased_until=until, leased_by=by)).rowcount)
+
+    def job_leases_renew(self, leases: dict[str, str], *, until: datetime, by: str) -> list[str]:
+        """The heartbeat: extend the leases {key: token} of the jobs this worker runs; returns the keys whose
+        lease was lost (the key re-queued or released meanwhile)."""
+        lost = []
+        with self.engine.begin() as conn:
+            for key, token in leases.items():
+                renewed = conn.execute(job_keys.update()
+                                       .where(job_keys.c.key == key, job_keys.c.token == token,
+                                              job_keys.c.leased_by == by)
+                                       .values(leased_until=until))
+                if not renewed.rowcount:
+                    lost.append(key)
+        return lost
+
+    def job_keys_lost(self, *, now: datetime, unleased_due_before: datetime, limit: int = 1000) -> list[PendingJob]:
+        """Pending keys that may have lost their message: a lease expired before ``now`` (the worker died), or no
+        lease and due before ``unleased_due_before`` (the message may be gone; the caller checks the queues).
+        Expired leases come first: a backlog of queued messages never hides them behind ``limit``."""
+        lost = sa.or_(job_keys.c.leased_until < now,
+                      sa.and_(job_keys.c.leased_until.is_(None), job_keys.c.due_at < unleased_due_before))
+        unleased_last = sa.case((job_keys.c.leased_until.is_(None), 1), else_=0)
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(job_keys).where(lost, job_keys.c.message.is_not(None))
+                                .order_by(unleased_last, job_keys.c.due_at).limit(limit))
+            return [PendingJob(**row._mapping) for row in rows]
+
+    def job_key_requeue(self, pending: PendingJob, message: dict[str, Any], *, now: datetime) -> bool:
+        """Hand the key of a lost job to ``message`` (a copy of the lost one with a new token), due ``now``:
+        only if nothing changed since ``pending`` was read and its lease, if any, has expired."""
+        where = [job_keys.c.key == pending.key, job_keys.c.due_at == pending.due_at,
+                 sa.or_(job_keys.c.leased_until.is_(None), job_keys.c.leased_until < now)]
+        where.append(job_keys.c.token.is_(None) if pending.token is None else job_keys.c.token == pending.token)
+        with self.engine.begin() as conn:
+            return bool(conn.execute(job_keys.update().where(*where).values(
+                message=message, token=message.get("token"), due_at=now, leased_until=None,
+                leased_by=None)).rowcount)
 
     def job_key_get(self, key: str) -> PendingJob | None:
         """The pending job behind ``key``; None when no job with that key is queued, scheduled or running."""
@@ -458,12 +532,17 @@ class Store:
     # shipment confirmations ------------------------------------------------------------------------------------
 
     def confirmation_add(self, ship_key: int, package_no: int, amazon_order_id: str,
-                         confirmed_at: datetime | None = None) -> bool:
-        """Record a package confirmed on Amazon; False when it was recorded before."""
+                         confirmed_at: datetime | None = None,
+                         audit: tuple[str, dict[str, Any]] | None = None) -> bool:
+        """Record a package confirmed on Amazon; False when it was recorded before. ``audit`` = (event, detail):
+        its audit row, written in the same transaction when the package is recorded now."""
         with self.engine.begin() as conn:
-            return _insert_ignore(conn, shipment_confirmations, {
+            added = _insert_ignore(conn, shipment_confirmations, {
                 "ship_key": ship_key, "package_no": package_no, "amazon_order_id": amazon_order_id,
                 "confirmed_at": confirmed_at or utcnow()})
+            if added:
+                _audit_row(conn, audit)
+            return added
 
     def confirmed_packages(self, ship_key: int) -> set[int]:
         with self.reader.connect() as conn:
@@ -560,7 +639,7 @@ class Store:
 
     def audit(self, event: str, **detail: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(audit.insert().values(event=event, at=utcnow(), detail=redact(detail)))
+            _audit_row(conn, (event, detail))
 
     def audit_list(self, *, event: str | None = None, limit: int = 100) -> list[AuditEvent]:
         query = sa.select(audit).order_by(audit.c.id.desc()).limit(limit)
@@ -579,13 +658,19 @@ class DeadLetters:
 
     def add(self, *, job: str, queue: str, key: str, payload: dict[str, Any], error_class: str, error_code: str,
             message: str, record: str | None, attempts: int, first_failed_at: datetime,
-            last_failed_at: datetime | None = None, replay_of: int | None = None) -> int:
+            last_failed_at: datetime | None = None, replay_of: int | None = None,
+            audit: tuple[str, dict[str, Any]] | None = None) -> int:
+        """Park a dead letter; ``audit`` = (event, detail): its audit row (with ``dead_letter``, the new id), in
+        the same transaction."""
         with self.engine.begin() as conn:
             result = conn.execute(dead_letters.insert().values(
                 job=job, queue=queue, key=key, payload=payload, error_class=error_class, error_code=error_code,
                 message=message, record=record, attempts=attempts, first_failed_at=first_failed_at,
                 last_failed_at=last_failed_at or utcnow(), status="open", replay_of=replay_of))
-            return result.inserted_primary_key[0]
+            dead_id = result.inserted_primary_key[0]
+            if audit is not None:
+                _audit_row(conn, (audit[0], {"dead_letter": dead_id, **audit[1]}))
+            return dead_id
 
     def get(self, id: int) -> DeadLetter | None:
         with self.reader.connect() as conn:
@@ -603,8 +688,9 @@ class DeadLetters:
             return [DeadLetter(**row._mapping) for row in conn.execute(query)]
 
     def mark(self, id: int, status: str | None = None, *, result: str | None = None,
-             only_from: Collection[str] | None = None) -> bool:
-        """Set the status and/or the replay result; with ``only_from``, only when the status is one of those."""
+             only_from: Collection[str] | None = None, audit: tuple[str, dict[str, Any]] | None = None) -> bool:
+        """Set the status and/or the replay result; with ``only_from``, only when the status is one of those.
+        ``audit`` = (event, detail): the change's audit row, in the same transaction."""
         if status is not None and status not in DEAD_LETTER_STATUSES:
             raise ValueError(f"dead letter status {status!r}; expected one of {DEAD_LETTER_STATUSES}")
         values = {k: v for k, v in (("status", status), ("replay_result", result)) if v is not None}
@@ -612,7 +698,10 @@ class DeadLetters:
         if only_from is not None:
             query = query.where(dead_letters.c.status.in_(only_from))
         with self.engine.begin() as conn:
-            return bool(conn.execute(query).rowcount)
+            changed = bool(conn.execute(query).rowcount)
+            if changed:
+                _audit_row(conn, audit)
+            return changed
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -625,6 +714,13 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+def _audit_row(conn: sa.Connection, event: tuple[str, dict[str, Any]] | None) -> None:
+    """The audit row (event, detail) inside the caller's transaction; PII is redacted."""
+    if event is not None:
+        name, detail = event
+        conn.execute(audit.insert().values(event=name, at=utcnow(), detail=redact(detail)))
 
 
 def _dialect_insert(conn: sa.Connection, table: sa.Table):
