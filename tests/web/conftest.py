@@ -69,3 +69,7 @@ def make_web(workdir, monkeypatch) -> Iterator:
 @pytest.fixture
 def web(make_web) -> Web:
     return make_web()
+
+
+# the order pipeline (sandbox, Sage replica, queues) of the flow tests, for the browser test
+from tests.flows.conftest import make_pipeline, pipeline, sage_template, sandbox  # noqa: E402,F401

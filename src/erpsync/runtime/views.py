@@ -58,6 +58,13 @@ class OrderHistory:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
 
+    @property
+    def timeline(self) -> list[dict[str, Any]]:
+        """Audit events and received notifications, oldest first."""
+        notes = [{"event": "notification", "at": n["received_at"],
+                  "detail": {"type": n["notification_type"], "id": n["notification_id"]}} for n in self.notifications]
+        return sorted([*self.events, *notes], key=lambda e: e["at"])
+
 
 def _page(page: int, per_page: int) -> tuple[int, int]:
     page, per_page = max(1, page), min(max(1, per_page), MAX_PAGE)
