@@ -95,6 +95,18 @@ def flow_status(store: Store) -> list[FlowStatus]:
     return result
 
 
+def retrying(store: Store) -> dict[str, int]:
+    """Pending jobs that failed and wait for a retry, by the error class of their last failure (``Throttled``:
+    Amazon answered 429; ``SageUnavailable``: SQL Server out of reach; ...)."""
+    with store.reader.connect() as conn:
+        errors = conn.execute(sa.select(job_keys.c.last_error).where(job_keys.c.last_error.is_not(None))).scalars()
+        counts: dict[str, int] = {}
+        for error in errors:
+            name = error.partition(":")[0].strip() or "unknown"
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def journal_counts(store: Store) -> dict[str, int]:
     with store.reader.connect() as conn:
         return dict(conn.execute(sa.select(order_journal.c.status, sa.func.count())

@@ -261,3 +261,8 @@ class StatusCollector:
         for job, reason, count in views.dead_letter_reasons(store):
             reasons.add_metric([job, reason], count)
         yield reasons
+        retrying = GaugeMetricFamily("erpsync_jobs_retrying", "Pending jobs waiting for a retry, by the error of "
+                                     "their last run (Throttled: Amazon answered 429)", labels=["error"])
+        for error, count in sorted(views.retrying(store).items()):
+            retrying.add_metric([error], count)
+        yield retrying
