@@ -251,6 +251,7 @@ class Runtime:
     def execute(self, message: dict) -> Outcome:
         """Run one message (what a worker does with it) and record the outcome."""
         name, key = message["job"], message["key"]
+        logs.correlate(logs.correlation_id(message["payload"], fallback=key))  # on every line of this run
         runs = message["runs"] + 1
         try:
             spec = get(name)

@@ -1,6 +1,7 @@
 """The schedule: periodic work a worker queues — ``sync_window`` every ``orders.sync_interval_seconds``,
 ``scan_shipments`` every ``orders.shipment_scan_seconds`` — and the recovery of messages lost with a killed worker
-(:meth:`Runtime.recover_lost`), at start and then every ``queue.recover_after_seconds / 4``.
+(:meth:`Runtime.recover_lost`), at start and then every ``queue.recover_after_seconds / 4``; and the purge of buyer
+data past its retention (:func:`erpsync.runtime.pii.purge`) every ``pii.purge_interval_seconds``.
 
 The huey consumers run without huey's own periodic tasks: a schedule queues jobs under fixed identity keys, so
 any number of workers may each run one and every job is still queued once at a time.
@@ -16,6 +17,7 @@ from datetime import timedelta
 
 from erpsync import logs
 from erpsync.flows.jobs import registered
+from erpsync.runtime import pii
 from erpsync.runtime.jobs import Runtime
 
 log = logs.get(__name__)
@@ -44,6 +46,8 @@ class Scheduler:
         lost_after = settings.queue.recover_after_seconds
         self.entries.append(Entry("recover_lost_jobs", lost_after / 4,
                                   lambda: runtime.recover_lost(timedelta(seconds=lost_after))))
+        self.entries.append(Entry("pii_purge", settings.pii.purge_interval_seconds,  # Amazon's data retention
+                                  lambda: pii.purge(runtime.store, timedelta(days=runtime.settings.pii.retention_days))))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -19,12 +19,14 @@ from prometheus_client.core import GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 
 import erpsync
+from erpsync.errors import ErpsyncError
 from erpsync.flows.jobs import registered
 from erpsync.runtime import deadletter, views
 from erpsync.runtime.access import Access
 from erpsync.runtime.jobs import Runtime
 from erpsync.runtime.store import DEAD_LETTER_STATUSES, JOURNAL_STATUSES
 from erpsync.web import auth, render
+from erpsync.web.correlation import RequestCorrelation
 
 ACTIONS = ("replay", "discard")
 
@@ -40,6 +42,7 @@ def install(app: FastAPI, runtime: Runtime, registry: CollectorRegistry, demo: A
     app.include_router(api)
     app.include_router(pages_router(runtime))
     app.add_middleware(auth.AccessControl, runtime=runtime, access=access)
+    app.add_middleware(RequestCorrelation)  # outermost: refusals are logged with the request id too
     schema = get_openapi(title="erpsync", version=erpsync.__version__, routes=api.routes,
                          description="The JSON API behind the erpsync dashboard. Authenticate with "
                                      "`Authorization: Bearer <ERPSYNC_API_TOKEN>` or a login session "
@@ -129,7 +132,7 @@ def api_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(404, f"action {action!r}: use replay or discard")
         try:
             message = _act(runtime, action, dead_letter_id)
-        except deadletter.DeadLetterError as exc:
+        except (deadletter.DeadLetterError, ErpsyncError) as exc:
             raise HTTPException(409, str(exc)) from None
         return {"result": message, "dead_letter": _dead_letter_json(store.dead_letters.get(dead_letter_id))}
 
@@ -204,8 +207,8 @@ def pages_router(runtime: Runtime) -> APIRouter:
         for dead_id in ids:
             try:
                 lines.append(await run_in_threadpool(_act, runtime, what, dead_id))
-            except deadletter.DeadLetterError as exc:
-                lines.append(str(exc))
+            except (deadletter.DeadLetterError, ErpsyncError) as exc:
+                lines.append(f"dead letter {dead_id}: {exc}")
         return render.page(request, "message.html", nav="dead-letters",
                            title=f"{what.capitalize()}: {len(ids)} dead letter(s)", lines=lines, back=back)
 
