@@ -16,6 +16,7 @@ from erpsync.commands.demo import demo
 from erpsync.commands.web import web
 from erpsync.commands.worker import worker
 from erpsync.commands import pii, users
+from erpsync.commands.run import run
 from erpsync.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -30,6 +31,7 @@ app.command()(check)
 app.command()(worker)
 app.command()(web)
 app.command()(demo)
+app.command()(run)
 
 console = Console()
 err = Console(stderr=True)
