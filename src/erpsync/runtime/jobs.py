@@ -246,6 +246,12 @@ class Runtime:
         else:
             wrapper(message)
 
+    def replace_settings(self, settings: Settings) -> None:
+        """Run the next jobs with ``settings`` (the guided demo's repair button; an installation edits its config
+        file, which is re-read on its own)."""
+        with self._reload_lock:
+            self._settings = settings
+
     # running ---------------------------------------------------------------------------------------------------
 
     def execute(self, message: dict) -> Outcome:
