@@ -13,6 +13,7 @@ import pytest
 
 from erpsync.runtime.access import Access
 from erpsync.web.app import start as start_web
+from tests.conftest import REPO
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -34,7 +35,8 @@ def browser():
 
 @pytest.fixture
 def shots(tmp_path) -> Path:
-    target = Path(os.environ.get("ERPSYNC_SCREENSHOTS") or tmp_path / "screenshots")
+    given = os.environ.get("ERPSYNC_SCREENSHOTS")
+    target = REPO / given if given else tmp_path / "screenshots"  # relative to the repository
     target.mkdir(parents=True, exist_ok=True)
     return target
 

@@ -4,6 +4,7 @@ Sage, the ship button has it confirmed on Amazon; SIGTERM ends it all."""
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import signal
@@ -17,7 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import REPO
 from tests.processes import stop
+from tests.web.test_browser import ARGS, CHROMIUM
 
 ERPSYNC = str(Path(sys.executable).parent / "erpsync")
 LOGIN = re.compile(r"open (http://\S+)/demo and log in as (\S+) with password (\S+)\.")
@@ -41,7 +44,37 @@ def wait_for(condition, what: str, timeout: float = 90.0):
 
 
 @pytest.mark.slow
-def test_the_guided_demo_keeps_running_and_its_buttons_drive_a_repair(workdir):
+def screenshot_demo_page(url: str, user: str, password: str, shots: Path) -> None:
+    """The Demo page as a visitor sees it, in Debian's chromium (when this machine has it)."""
+    if not Path(CHROMIUM).exists():
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+            page.goto(f"{url}/demo")
+            page.fill("input[name=username]", user)
+            page.fill("input[name=password]", password)
+            page.click("button:has-text('Log in')")
+            page.wait_for_url(f"{url}/demo")
+            page.click("button:has-text('Place 5 orders')")
+            assert page.locator("[role=status]").inner_text().startswith("placed ")
+            page.screenshot(path=shots / "demo.png", full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    given = os.environ.get("ERPSYNC_SCREENSHOTS")
+    target = REPO / given if given else tmp_path / "screenshots"  # relative to the repository
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def test_the_guided_demo_keeps_running_and_its_buttons_drive_a_repair(workdir, shots):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -89,6 +122,7 @@ def test_the_guided_demo_keeps_running_and_its_buttons_drive_a_repair(workdir):
                  "its confirmation on Amazon")
         assert press("fault-throttle").startswith("getOrder now answers 429")
         assert press("clear-faults") == "faults cleared"
+        screenshot_demo_page(url, user, password, shots)
     finally:
         stop(process, signal.SIGTERM)
     assert process.returncode == 0
