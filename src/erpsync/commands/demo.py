@@ -220,6 +220,18 @@ def print_summary(console: Console, summary: Summary) -> None:
                   soft_wrap=True)
 
 
+def _serving(progress: Progress) -> Callable[..., None]:
+    """What ``--serve`` does once the cycle is over: the summary, then the demo page and login until Ctrl-C."""
+    from erpsync.commands import demo_serve
+
+    def then(summary, runtime, app, web, sandbox_url, gateway) -> None:
+        progress.stop()
+        print_summary(Console(), summary)
+        demo_serve.serve(Console(), runtime, app, web.url, sandbox_url, gateway, ship)
+
+    return then
+
+
 def demo(count: int = typer.Option(25, "--orders", "-n", min=1, max=1000, help="How many Amazon orders."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
          seed: int = typer.Option(7, help="Seed of the sandbox's order generator."),
@@ -232,16 +244,8 @@ def demo(count: int = typer.Option(25, "--orders", "-n", min=1, max=1000, help="
     err = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=as_json) as progress:
-        then = None
-        if serve:
-            from erpsync.commands import demo_serve
-
-            def then(summary, runtime, app, web, sandbox_url, gateway) -> None:
-                progress.stop()
-                print_summary(Console(), summary)
-                demo_serve.serve(Console(), runtime, app, web.url, sandbox_url, gateway, ship)
         summary = run_demo(count, Path.cwd() / ".erpsync" / "demo", progress, seed=seed,
-                           web_port=port if serve else 0, then=then)
+                           web_port=port if serve else 0, then=_serving(progress) if serve else None)
     if serve:
         return
     if as_json:
