@@ -5,16 +5,31 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import httpx
 import pytest
 
 from erpsync import config as config_mod
+from erpsync.runtime import deadletter
 from erpsync.runtime.access import Access
 from erpsync.runtime.jobs import Runtime, load_job_modules
 from erpsync.web.app import Server, start
 
 USER, PASSWORD, API_TOKEN = "alice", "correct horse battery", "test-api-token"
+
+
+def dead_letter(runtime, record: str = "113-0000000-0000001", code: str = "unknown_sku") -> int:
+    """An open dead letter of apply_order for ``record``, as the runtime captures one; returns its id."""
+
+    class Refused(Exception):
+        pass
+
+    exc = Refused(f"order {record}: SKU 'NOPE' is not a Sage item")
+    exc.code, exc.record = code, record
+    return deadletter.capture(runtime.store, job="apply_order", queue="sage500", key=f"apply:{record}",
+                              payload={"order": {"amazon_order_id": record}}, exc=exc, attempts=1,
+                              first_failed_at=datetime.now(timezone.utc))
 
 
 @dataclass

@@ -4,28 +4,14 @@ login sessions and their cookie flags, CSRF, the login rate limit, and /metrics.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-
 import httpx
 import pytest
 from starlette.routing import Route
 
-from erpsync.runtime import deadletter
 from erpsync.web.auth import is_public
-from tests.web.conftest import API_TOKEN, PASSWORD, USER
+from tests.web.conftest import API_TOKEN, PASSWORD, USER, dead_letter
 
 BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-def _dead_letter(runtime, record: str = "113-0000000-0000001", code: str = "unknown_sku") -> int:
-    class Refused(Exception):
-        pass
-
-    exc = Refused(f"order {record}: SKU 'NOPE' is not a Sage item")
-    exc.code, exc.record = code, record
-    return deadletter.capture(runtime.store, job="apply_order", queue="sage500", key=f"apply:{record}",
-                              payload={"order": {"amazon_order_id": record}}, exc=exc, attempts=1,
-                              first_failed_at=datetime.now(timezone.utc))
 
 
 def _routes(routes):
@@ -48,7 +34,7 @@ def protected_routes(app) -> list[tuple[str, str]]:
 
 
 def test_every_route_but_health_and_the_webhook_refuses_a_visitor_without_credentials(web):
-    _dead_letter(web.runtime)
+    dead_letter(web.runtime)
     routes = protected_routes(web.server._server.config.app)
     paths = {path for _, path in routes}
     assert {"/", "/orders", "/dead-letters", "/api/status", "/metrics", "/openapi.json", "/logout",
@@ -71,7 +57,7 @@ def test_every_route_but_health_and_the_webhook_refuses_a_visitor_without_creden
 
 
 def test_the_api_token_opens_the_api_and_the_pages(web):
-    dead = _dead_letter(web.runtime)
+    dead = dead_letter(web.runtime)
     status = httpx.get(f"{web.url}/api/status", headers=BEARER)
     assert status.status_code == 200 and status.json()["dead_letters_open"] == 1
     listed = httpx.get(f"{web.url}/api/dead-letters", headers=BEARER).json()
@@ -121,7 +107,7 @@ def test_login_goes_only_to_paths_on_this_site(web):
 
 
 def test_forms_refuse_a_missing_or_wrong_csrf_token(web):
-    dead = _dead_letter(web.runtime)
+    dead = dead_letter(web.runtime)
     client = web.session()
     form = {"action": "discard", "id": str(dead), "confirm": "yes"}
     for token in (None, "forged"):
@@ -151,8 +137,8 @@ def test_login_is_rate_limited_per_user_name(make_web):
 @pytest.mark.parametrize("public", [False, True])
 def test_metrics_need_the_token_unless_public(make_web, public):
     web = make_web(f"[web]\nmetrics_public = {'true' if public else 'false'}\n")
-    _dead_letter(web.runtime)
-    _dead_letter(web.runtime, "113-0000000-0000002", code="total_mismatch")
+    dead_letter(web.runtime)
+    dead_letter(web.runtime, "113-0000000-0000002", code="total_mismatch")
     web.runtime.store.journal_set("113-0000000-0000003", "written", so_key=7, tran_no="0000007")
     anonymous = httpx.get(f"{web.url}/metrics")
     assert anonymous.status_code == (200 if public else 401)
