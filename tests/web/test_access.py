@@ -119,6 +119,9 @@ def test_forms_refuse_a_missing_or_wrong_csrf_token(web):
     login = httpx.post(f"{web.url}/login", data={"username": USER, "password": PASSWORD, "csrf_token": "x"},
                        cookies={"erpsync_login_csrf": "y"})
     assert login.status_code == 403 and "erpsync_session" not in login.cookies
+    # no login cookie came back at all over plain http: the page says why that may be and what to change
+    cookieless = httpx.post(f"{web.url}/login", data={"username": USER, "password": PASSWORD, "csrf_token": "x"})
+    assert cookieless.status_code == 403 and "[web] cookie_secure = false" in cookieless.text
     # with the page's token it goes through (and says what it did)
     answer = client.post("/dead-letters/action", data=dict(form, csrf_token=web.csrf(client)))
     assert answer.status_code == 200 and f"dead letter {dead}: discarded" in answer.text

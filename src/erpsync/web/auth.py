@@ -218,8 +218,11 @@ def router(runtime: Runtime, access: Access) -> APIRouter:
         given = (form.get(CSRF_FIELD) or [""])[0]
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not given or not expected or not _equal(given, expected):
-            return login_page(request, status=403, next_url=next_url, username=username,
-                              error="the form expired or came from another site: please log in again")
+            error = "the form expired or came from another site: please log in again"
+            if not expected and request.url.scheme == "http" and web.cookie_secure:
+                error += (" (if this repeats, the browser keeps Secure cookies from plain http: serve erpsync "
+                          "over HTTPS, or set [web] cookie_secure = false on a network you trust)")
+            return login_page(request, status=403, next_url=next_url, username=username, error=error)
         client = request.client.host if request.client else "unknown"
         window = timedelta(seconds=web.login_window_seconds)
         if await run_in_threadpool(access.failures, username, client, window) >= web.login_attempts:
