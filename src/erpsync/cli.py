@@ -16,6 +16,8 @@ from erpsync.commands.check import check
 from erpsync.commands.demo import demo
 from erpsync.commands.web import web
 from erpsync.commands.worker import worker
+from erpsync.commands import pii, users
+from erpsync.commands.run import run
 from erpsync.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -25,10 +27,13 @@ app.add_typer(dlq.app, name="dlq", help="Dead letters: list, show, replay, disca
 app.add_typer(sandbox.app, name="sandbox", help="The SP-API simulator.")
 app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translation, sync.")
 app.add_typer(settlements_commands.app, name="settlements", help="Settlement reports into the Sage GL: sync, import.")
+app.add_typer(users.app, name="users", help="Dashboard users: add, list, remove.")
+app.add_typer(pii.app, name="pii", help="Buyer data retention: purge.")
 app.command()(check)
 app.command()(worker)
 app.command()(web)
 app.command()(demo)
+app.command()(run)
 
 console = Console()
 err = Console(stderr=True)

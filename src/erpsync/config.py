@@ -220,6 +220,31 @@ class QualitySettings(Section):
 class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8765
+    metrics_public: bool = False  # True: GET /metrics without the API token (a scraper on a private network)
+    timezone: str = "UTC"  # the site's IANA zone: the dashboard shows times in it
+    cookie_secure: bool = True  # the session cookie only travels over HTTPS (browsers exempt http://127.0.0.1)
+    session_hours: float = Field(default=12.0, gt=0)  # a login lasts this long
+    login_attempts: int = Field(default=5, ge=1)  # failed logins allowed per user name and per client ...
+    login_window_seconds: int = Field(default=900, ge=1)  # ... within this window; then 429 until it passes
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_known(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"[web] timezone {value!r} is not an IANA zone name (e.g. \"America/Chicago\")") from None
+        return value
+
+
+class PiiSettings(Section):
+    """Buyer data kept in the state store (names, addresses, phones, e-mails) is redacted this long after the order
+    shipped, was cancelled or was skipped (Amazon's Data Protection Policy: 30 days after shipment)."""
+
+    retention_days: float = Field(default=30.0, gt=0)
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)  # how often a worker's schedule runs the purge
 
 
 class SandboxSettings(Section):
@@ -250,6 +275,7 @@ class Settings(Section):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     web: WebSettings = Field(default_factory=WebSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    pii: PiiSettings = Field(default_factory=PiiSettings)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     def resolve_url(self, url: str) -> str:
@@ -419,6 +445,15 @@ receivable = "1210"
 [web]
 host = "127.0.0.1"
 port = 8765
+# The dashboard and API need a login (erpsync users add NAME) or ERPSYNC_API_TOKEN as "Authorization: Bearer".
+# metrics_public = false   # true: /metrics without the token
+# timezone = "UTC"         # the site's zone for times on the dashboard, e.g. "America/Chicago"
+# cookie_secure = true     # false only behind plain HTTP on a network you trust
+
+[pii]
+# Buyer names, addresses, phones and e-mails in the state store are redacted this many days after the order
+# shipped (or was cancelled); erpsync pii purge runs it now, workers run it every purge_interval_seconds.
+retention_days = 30
 '''
 
 

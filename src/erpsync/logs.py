@@ -2,6 +2,10 @@
 
 ``configure()`` is called once by the CLI. The redaction processor drops values of keys that carry personal data
 or secrets, and masks anything that looks like an LWA token, whatever key it hides under.
+
+Every line carries a ``correlation_id``: the Amazon order id, feed id or settlement id of the job being run
+(:func:`correlate`, bound by the runtime for each message), the request id of a web request, else the record the
+line itself names, else ``-``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,31 @@ SECRET_KEYS = frozenset({
 _TOKEN = re.compile(r"Atz[ar]\|[^\s\"']+|Atz\.sprdt\|[^\s\"']+")
 # the query of any http(s) URL: pre-signed signatures (X-Amz-Signature, X-Amz-Credential) or buyer data
 _URL_QUERY = re.compile(r"(https?://[^\s\"'?#]+)\?[^\s\"'#]*")
+
+
+CORRELATION_KEYS = ("amazon_order_id", "feed_id", "settlement_id", "report_id")
+
+
+def correlation_id(payload, fallback: str | None = None) -> str:
+    """The business id a job's kwargs are about (looking one level into a nested ``order``), else ``fallback``."""
+    if isinstance(payload, dict):
+        for source in (payload, payload.get("order")):
+            if isinstance(source, dict):
+                for key in CORRELATION_KEYS:
+                    if source.get(key):
+                        return str(source[key])
+    return fallback or "-"
+
+
+def correlate(value: str) -> None:
+    """Bind ``value`` as the correlation id of every line this thread (or task) logs from now on."""
+    structlog.contextvars.bind_contextvars(correlation_id=value)
+
+
+def _correlation(_logger, _method, event_dict: dict) -> dict:
+    if "correlation_id" not in event_dict:
+        event_dict["correlation_id"] = correlation_id(event_dict)
+    return event_dict
 
 
 def _scrub(value):
@@ -69,6 +98,7 @@ def configure(level: str = "INFO", json: bool = False) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _correlation,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,

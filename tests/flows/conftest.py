@@ -28,6 +28,7 @@ from erpsync.web.app import start as start_web
 
 TIME_SCALE = 60.0  # sandbox seconds per real second: Amazon's usage plans enforced, 60x faster
 WEBHOOK_TOKEN = "test-webhook-token"  # also in test_webhook.py
+API_TOKEN = "test-api-token"  # /metrics and the dashboard's API need it; also in test_webhook.py, test_orders.py
 
 
 @pytest.fixture(scope="session")
@@ -188,6 +189,7 @@ def make_pipeline(tmp_path, sage_template, sandbox, monkeypatch):
     monkeypatch.delenv("ERPSYNC_CONFIG", raising=False)
     monkeypatch.delenv("ERPSYNC_SECRETS_FILE", raising=False)
     monkeypatch.setenv("ERPSYNC_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+    monkeypatch.setenv("ERPSYNC_API_TOKEN", API_TOKEN)
     load_job_modules()
     made: list[Pipeline] = []
 

@@ -41,8 +41,8 @@ def test_the_schedule_queues_each_periodic_job_once_whatever_the_number_of_worke
     runtime = pipeline.runtime
     now = [1000.0]
     first, second = (Scheduler(runtime, clock=lambda: now[0]) for _ in range(2))
-    assert first.tick() == ["sync_window", "scan_shipments", "sync_settlements", "recover_lost_jobs"]
-    assert second.tick() == ["sync_window", "scan_shipments", "sync_settlements", "recover_lost_jobs"]
+    assert first.tick() == ["sync_window", "scan_shipments", "sync_settlements", "recover_lost_jobs", "pii_purge"]
+    assert second.tick() == ["sync_window", "scan_shipments", "sync_settlements", "recover_lost_jobs", "pii_purge"]
     assert runtime.pending()["amazon"]["queued"] == 2 and runtime.pending()["sage500"]["queued"] == 1
     now[0] += 1
     assert first.tick() == []  # nothing due yet

@@ -24,6 +24,8 @@ from erpsync.web.app import start as start_web
 SHIP_METHODS = {"STANDARD": "UPS GROUND", "EXPEDITED": "UPS 2DAY", "SECOND_DAY": "UPS 2DAY",
                 "NEXT_DAY": "UPS NEXTDAY"}
 
+BEARER = {"Authorization": "Bearer test-api-token"}  # ERPSYNC_API_TOKEN as make_pipeline sets it: /metrics needs it
+
 
 def sage_header(pipeline, order_id: str):
     so, x, a, m, c = s.tsoSalesOrder, s.tsoSalesOrderExt_AMZ, s.tciAddress, s.tciShipMethod, s.tarCustomer
@@ -105,7 +107,7 @@ def test_webhook_orders_are_written_once_with_every_transformation(pipeline, web
     with pipeline.runtime.store.engine.connect() as conn:
         inbox = set(conn.execute(select(store_schema.inbox.c.notification_id)).scalars())
     assert inbox == {p["NotificationMetadata"]["NotificationId"] for p in published}
-    metrics = httpx.get(f"{webhook.url}/metrics").text
+    metrics = httpx.get(f"{webhook.url}/metrics", headers=BEARER).text
     assert f'erpsync_webhook_notifications_total{{outcome="duplicate"}} {float(len(published))}' in metrics
     assert f'erpsync_webhook_notifications_total{{outcome="queued"}} {float(len(published))}' in metrics
 

@@ -20,6 +20,7 @@ from erpsync.web.app import start as start_web
 from tests.processes import stop
 
 WEBHOOK_TOKEN = "test-webhook-token"  # ERPSYNC_WEBHOOK_TOKEN as the make_pipeline fixture sets it
+BEARER = {"Authorization": "Bearer test-api-token"}  # ERPSYNC_API_TOKEN likewise: /metrics needs it
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_health_and_metrics(pipeline, web, envelope):
                                     "queues": {"status": "ok", "messages": health["queues"]}}
     post(web, envelope)
     post(web, envelope, "wrong")
-    text = httpx.get(f"{web.url}/metrics").text
+    text = httpx.get(f"{web.url}/metrics", headers=BEARER).text
     assert 'erpsync_webhook_notifications_total{outcome="queued"} 1.0' in text
     assert 'erpsync_webhook_notifications_total{outcome="unauthorized"} 1.0' in text
     assert 'erpsync_queue_messages{queue="amazon",state="queued"} 1.0' in text
@@ -137,7 +138,7 @@ def test_erpsync_web_serves_the_app_from_the_web_section(pipeline, envelope):
         [pending] = pipeline.runtime.store.job_keys_pending()
         assert pending.job == "import_order" and order_id in pending.key
         assert pipeline.runtime.pending()["amazon"]["queued"] == 1
-        assert 'erpsync_webhook_notifications_total{outcome="queued"} 1.0' in httpx.get(f"{url}/metrics").text
+        assert 'erpsync_webhook_notifications_total{outcome="queued"} 1.0' in httpx.get(f"{url}/metrics", headers=BEARER).text
     finally:
         output = stop(server)[0]
     assert server.returncode == 0, output

@@ -13,6 +13,7 @@ import json
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +33,7 @@ from erpsync.sage500 import replica, warehouse
 from erpsync.sage500.engine import make_engine
 from erpsync.sage500.gateway import Sage500Gateway, SalesOrder
 from erpsync.sandbox.server import start as start_sandbox
-from erpsync.web.app import start as start_web
+from erpsync.web.app import Server, create_app
 
 TIME_SCALE = 60.0  # sandbox seconds per real second: Amazon's usage plans hold, 60 times faster
 SETTLED = ("written", "skipped", "failed")  # an order is imported once its journal says one of these
@@ -72,8 +73,9 @@ def demo_settings(directory: Path, sandbox_url: str, token: str, *, time_scale: 
 
 
 def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, time_scale: float = TIME_SCALE,
-             rate_limits: bool = True) -> Summary:
-    """Run the cycle; ``time_scale`` and ``rate_limits`` False are for the throughput benchmark."""
+             rate_limits: bool = True, web_port: int = 0, then: Callable[..., None] | None = None) -> Summary:
+    """Run the cycle; ``time_scale`` and ``rate_limits`` False are for the throughput benchmark. ``then(summary,
+    runtime, app, server, sandbox_url, gateway)`` runs before everything stops (``--serve``)."""
     started = time.monotonic()
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -86,7 +88,8 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
         replica.seed(engine, progress=lambda _table, _rows: progress.advance(seeding))
         load_job_modules()
         runtime = Runtime(settings)
-        web = start_web(runtime)
+        app = create_app(runtime)
+        web = Server(app, port=web_port).start()
         consumers = runtime.start_consumer(poll_seconds=0.05)
         scheduler = Scheduler(runtime, tick_seconds=0.2).start()
         try:
@@ -129,7 +132,7 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
             _wait(progress, None, lambda: sum(_status(store, o) == "confirmed" for o in shipped),
                   total=len(shipped))
             confirmations = control.get("/shipments").json()["shipments"]
-            return Summary(
+            summary = Summary(
                 orders_generated=len(ids), written_to_sage=gateway_count(gateway, ids),
                 fba_skipped=sum(_status(store, o) == "skipped" for o in ids), shipped=len(shipped),
                 packages_shipped=packages,
@@ -138,6 +141,9 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
                 dead_letters=len(store.dead_letters.list("open", limit=100_000)), sage_database=sage_url,
                 seconds=round(time.monotonic() - started, 1), import_seconds=round(imported - placed, 2),
                 fulfil_seconds=round(time.monotonic() - imported, 2))
+            if then is not None:
+                then(summary, runtime, app, web, sandbox.url, gateway)
+            return summary
         finally:
             scheduler.stop()
             consumers.stop()
@@ -220,15 +226,34 @@ def print_summary(console: Console, summary: Summary) -> None:
                   soft_wrap=True)
 
 
+def _serving(progress: Progress) -> Callable[..., None]:
+    """What ``--serve`` does once the cycle is over: the summary, then the demo page and login until Ctrl-C."""
+    from erpsync.commands import demo_serve
+
+    def then(summary, runtime, app, web, sandbox_url, gateway) -> None:
+        progress.stop()
+        print_summary(Console(), summary)
+        demo_serve.serve(Console(), runtime, app, web.url, sandbox_url, gateway, ship)
+
+    return then
+
+
 def demo(count: int = typer.Option(25, "--orders", "-n", min=1, max=1000, help="How many Amazon orders."),
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-         seed: int = typer.Option(7, help="Seed of the sandbox's order generator.")) -> None:
+         seed: int = typer.Option(7, help="Seed of the sandbox's order generator."),
+         serve: bool = typer.Option(False, "--serve", help="Keep the sandbox, workers and dashboard running after "
+                                                           "the cycle, with a demo login and a page of buttons."),
+         port: int = typer.Option(8765, "--port", "-p", min=0, max=65535,
+                                  help="Port of the dashboard with --serve (0: a free one).")) -> None:
     """Run the order-to-fulfillment cycle against the built-in sandbox and a Sage 500 replica (.erpsync/demo/)."""
     logs.configure(level="ERROR")
     err = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=as_json) as progress:
-        summary = run_demo(count, Path.cwd() / ".erpsync" / "demo", progress, seed=seed)
+        summary = run_demo(count, Path.cwd() / ".erpsync" / "demo", progress, seed=seed,
+                           web_port=port if serve else 0, then=_serving(progress) if serve else None)
+    if serve:
+        return
     if as_json:
         print(json.dumps({**asdict(summary), "sage_database": summary.sage_database.removeprefix("sqlite:///")},
                          indent=2))

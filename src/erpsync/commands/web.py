@@ -15,6 +15,7 @@ from erpsync import config as config_mod
 from erpsync import logs
 from erpsync.commands import config_errors
 from erpsync.runtime import jobs
+from erpsync.runtime.access import Access
 from erpsync.web.app import create_app
 
 console = Console()
@@ -40,8 +41,11 @@ def web(host: Optional[str] = typer.Option(None, "--host", help="Address to list
                   soft_wrap=True)
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning",
                                            access_log=False, lifespan="off"))
-    console.print(f"erpsync web on http://{host}:{port}: POST /notifications, GET /health, GET /metrics; "
-                  f"Ctrl-C stops", highlight=False, soft_wrap=True)
+    console.print(f"erpsync web on http://{host}:{port}: POST /notifications, GET /health, GET /metrics, the "
+                  f"dashboard at / and its API (/openapi.json); Ctrl-C stops", highlight=False, soft_wrap=True)
+    if not Access(runtime.store).users() and settings.secrets.api_token is None:
+        err.print("[yellow]no dashboard users and no API token: add a user with erpsync users add NAME[/]",
+                  soft_wrap=True)
     def _terminate(_signum, _frame):
         raise KeyboardInterrupt
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from erpsync import logs
+from erpsync.runtime import pii
 from erpsync.runtime.store import DeadLetter, Store
 
 if TYPE_CHECKING:
@@ -61,10 +62,16 @@ def replay(runtime: Runtime, dead_id: int, *, now: bool = False) -> Replay:
     The run's result is written back to this dead letter: 'succeeded', or 'failed again: dead letter N'."""
     store = runtime.store
     dead = _open(store, dead_id)
+    payload = dead.payload
+    if isinstance(payload, dict) and payload.get(pii.PURGED):  # its buyer data is gone: read it again
+        try:
+            payload = pii.restore(runtime, dead)
+        except ValueError as exc:
+            raise DeadLetterError(str(exc)) from None
     outcome = None
     if now:
-        outcome = runtime.run(dead.job, dead.payload, key=dead.key, replay_of=dead_id)
-    elif not runtime.submit(dead.job, dead.payload, key=dead.key, replay_of=dead_id):
+        outcome = runtime.run(dead.job, payload, key=dead.key, replay_of=dead_id)
+    elif not runtime.submit(dead.job, payload, key=dead.key, replay_of=dead_id):
         raise DeadLetterError(f"dead letter {dead_id}: job {dead.job!r} with key {dead.key!r} is already pending "
                               f"and will run with the current code; discard this dead letter or replay it later")
     store.dead_letters.mark(dead_id, "replayed", only_from={"open"}, audit=(

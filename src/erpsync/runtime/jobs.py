@@ -259,6 +259,12 @@ class Runtime:
         else:
             wrapper(message)
 
+    def replace_settings(self, settings: Settings) -> None:
+        """Run the next jobs with ``settings`` (the guided demo's repair button; an installation edits its config
+        file, which is re-read on its own)."""
+        with self._reload_lock:
+            self._settings = settings
+
     # running ---------------------------------------------------------------------------------------------------
 
     def execute(self, message: dict) -> Outcome:
@@ -267,6 +273,7 @@ class Runtime:
 
     def _execute(self, message: dict, *, leased: bool) -> Outcome:
         name, key = message["job"], message["key"]
+        logs.correlate(logs.correlation_id(message["payload"], fallback=key))  # on every line of this run
         token = message.get("token") if leased else None  # None: run outside the queues, or queued before 0004
         if token is not None and not self.leases.take(key, token):
             log.warning("job.superseded", job=name, key=key)  # re-queued after a lost lease, or taken over

@@ -2,7 +2,8 @@
 ``scan_shipments`` every ``orders.shipment_scan_seconds``, ``sync_settlements`` every
 ``mapping.settlement.sync_interval_seconds`` — and the recovery of messages lost with a killed worker
 (:meth:`Runtime.recover_lost`: an expired lease, or a message gone ``queue.recover_after_seconds`` after it was
-due), at start and then every quarter of the shorter of ``queue.lease_seconds`` and that.
+due), at start and then every quarter of the shorter of ``queue.lease_seconds`` and that; and the purge of buyer
+data past its retention (:func:`erpsync.runtime.pii.purge`) every ``pii.purge_interval_seconds``.
 
 The huey consumers run without huey's own periodic tasks: a schedule queues jobs under fixed identity keys, so
 any number of workers may each run one and every job is still queued once at a time.
@@ -18,6 +19,7 @@ from datetime import timedelta
 
 from erpsync import logs
 from erpsync.flows.jobs import registered
+from erpsync.runtime import pii
 from erpsync.runtime.jobs import Runtime
 
 log = logs.get(__name__)
@@ -47,6 +49,8 @@ class Scheduler:
         lost_after = settings.queue.recover_after_seconds
         self.entries.append(Entry("recover_lost_jobs", min(lost_after, settings.queue.lease_seconds) / 4,
                                   lambda: runtime.recover_lost(timedelta(seconds=lost_after))))
+        self.entries.append(Entry("pii_purge", settings.pii.purge_interval_seconds,  # Amazon's data retention
+                                  lambda: pii.purge(runtime.store, timedelta(days=runtime.settings.pii.retention_days))))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -160,6 +160,28 @@ settlement_rows = sa.Table(  # the row detail behind the summarised journal, lin
     sa.Column("account", sa.String(100), nullable=False),
     sa.Column("rule", sa.String(16), nullable=False),
 )
+web_users = sa.Table(  # dashboard logins (erpsync users add); password_hash is argon2id
+    "web_users", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+web_sessions = sa.Table(  # one row per login; the cookie holds the token, the row its SHA-256
+    "web_sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), sa.ForeignKey("web_users.username", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+web_login_failures = sa.Table(  # failed logins, the rate limit shared by every web process
+    "web_login_failures", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, index=True),
+    sa.Column("client", sa.String(64), nullable=False, index=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+)
 
 
 # --- rows ----------------------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    from erpsync.web import dashboard  # login, access control, dashboard, JSON API (web/auth.py, web/dashboard.py)
+    dashboard.install(app, runtime, registry)
     return app
 
 

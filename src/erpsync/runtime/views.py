@@ -1,0 +1,184 @@
+"""Read-only views of the state store for the dashboard, its JSON API and the status gauges: sync status per flow,
+the order journal page by page with what happened to each order, dead letters grouped by reason."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from erpsync.runtime.store import (
+    DeadLetter, JournalEntry, Store, audit, cursors, dead_letters, inbox, job_keys, order_journal, shipment_confirmations,
+    utcnow)
+
+MAX_PAGE = 200
+# flow -> (its cursor, the jobs that are its backlog); the cursor of "orders" is a time, of "shipments" a ShipKey
+FLOWS = {"orders": ("orders.last_updated", ("sync_window", "import_order", "apply_order")),
+         "shipments": ("shipments.ship_key", ("scan_shipments", "confirm_shipment"))}
+# pages that other parts of erpsync fill once they are installed: (title, the job that shows they are)
+PLANNED = {"feeds": ("Feeds", "submit_feed"), "settlements": ("Settlements", "import_settlement"),
+           "reconciliation": ("Reconciliation", "reconcile")}
+
+
+@dataclass(frozen=True)
+class FlowStatus:
+    flow: str
+    last_run: datetime | None  # when its cursor last moved
+    position: str | None  # the cursor's value
+    lag_seconds: float | None  # orders: how far behind now the window is; shipments: oldest unconfirmed shipment
+    backlog: int  # jobs of the flow queued, scheduled or running
+    dead_letters: int  # open dead letters of the flow's jobs
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["last_run"] = self.last_run.isoformat() if self.last_run else None
+        return data
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass
+class OrderHistory:
+    entry: JournalEntry | None
+    confirmations: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[Any] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def timeline(self) -> list[dict[str, Any]]:
+        """Audit events and received notifications, oldest first."""
+        notes = [{"event": "notification", "at": n["received_at"],
+                  "detail": {"type": n["notification_type"], "id": n["notification_id"]}} for n in self.notifications]
+        return sorted([*self.events, *notes], key=lambda e: e["at"])
+
+
+def _page(page: int, per_page: int) -> tuple[int, int]:
+    page, per_page = max(1, page), min(max(1, per_page), MAX_PAGE)
+    return page, per_page
+
+
+def flow_status(store: Store) -> list[FlowStatus]:
+    now = utcnow()
+    with store.reader.connect() as conn:
+        cursor_rows = {row.name: row for row in conn.execute(sa.select(cursors).where(
+            cursors.c.name.in_([cursor for cursor, _ in FLOWS.values()])))}
+        backlog = dict(conn.execute(sa.select(job_keys.c.job, sa.func.count()).group_by(job_keys.c.job)).all())
+        dead = dict(conn.execute(sa.select(dead_letters.c.job, sa.func.count())
+                                 .where(dead_letters.c.status == "open").group_by(dead_letters.c.job)).all())
+        oldest_shipped = conn.execute(sa.select(sa.func.min(order_journal.c.updated_at))
+                                      .where(order_journal.c.status == "shipped")).scalar()
+    result = []
+    for flow, (cursor, jobs) in FLOWS.items():
+        row = cursor_rows.get(cursor)
+        lag = None
+        if flow == "orders" and row is not None:
+            lag = (now - datetime.fromisoformat(row.value)).total_seconds()
+        elif flow == "shipments" and oldest_shipped is not None:
+            shipped = oldest_shipped if oldest_shipped.tzinfo else oldest_shipped.replace(tzinfo=now.tzinfo)
+            lag = (now - shipped).total_seconds()
+        result.append(FlowStatus(flow, row.updated_at if row else None, row.value if row else None, lag,
+                                 sum(backlog.get(job, 0) for job in jobs), sum(dead.get(job, 0) for job in jobs)))
+    return result
+
+
+def retrying(store: Store) -> dict[str, int]:
+    """Pending jobs that failed and wait for a retry, by the error class of their last failure (``Throttled``:
+    Amazon answered 429; ``SageUnavailable``: SQL Server out of reach; ...)."""
+    with store.reader.connect() as conn:
+        errors = conn.execute(sa.select(job_keys.c.last_error).where(job_keys.c.last_error.is_not(None))).scalars()
+        counts: dict[str, int] = {}
+        for error in errors:
+            name = error.partition(":")[0].strip() or "unknown"
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def journal_counts(store: Store) -> dict[str, int]:
+    with store.reader.connect() as conn:
+        return dict(conn.execute(sa.select(order_journal.c.status, sa.func.count())
+                                 .group_by(order_journal.c.status)).all())
+
+
+def orders(store: Store, *, status: str | None = None, search: str | None = None, page: int = 1,
+           per_page: int = 50) -> Page:
+    """Journal entries, most recently changed first; ``search``: an Amazon order id or its start, or a TranNo."""
+    page, per_page = _page(page, per_page)
+    where = []
+    if status:
+        where.append(order_journal.c.status == status)
+    if search:
+        where.append(sa.or_(order_journal.c.amazon_order_id.startswith(search.strip()),
+                            order_journal.c.tran_no == search.strip()))
+    with store.reader.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(order_journal).where(*where)).scalar_one()
+        rows = conn.execute(sa.select(order_journal).where(*where)
+                            .order_by(order_journal.c.updated_at.desc(), order_journal.c.amazon_order_id)
+                            .limit(per_page).offset((page - 1) * per_page))
+        items = [JournalEntry(**row._mapping) for row in rows]
+    return Page(items, page, per_page, total)
+
+
+def order_history(store: Store, amazon_order_id: str) -> OrderHistory:
+    """The journal entry of one order with its shipment confirmations, audit events, dead letters, notifications
+    and pending jobs."""
+    history = OrderHistory(store.journal_get(amazon_order_id))
+    with store.reader.connect() as conn:
+        history.confirmations = [dict(row._mapping) for row in conn.execute(
+            sa.select(shipment_confirmations).where(shipment_confirmations.c.amazon_order_id == amazon_order_id)
+            .order_by(shipment_confirmations.c.confirmed_at))]
+        history.events = [dict(row._mapping) for row in conn.execute(
+            sa.select(audit).where(audit.c.detail["amazon_order_id"].as_string() == amazon_order_id)
+            .order_by(audit.c.id).limit(500))]
+        history.notifications = [dict(row._mapping) for row in conn.execute(
+            sa.select(inbox.c.notification_id, inbox.c.notification_type, inbox.c.received_at)
+            .where(inbox.c.amazon_order_id == amazon_order_id).order_by(inbox.c.received_at))]
+        history.pending = [row.key for row in conn.execute(
+            sa.select(job_keys.c.key).where(job_keys.c.key.contains(amazon_order_id)))]
+    history.dead_letters = dead_letter_list(store, status=None, search=amazon_order_id, per_page=MAX_PAGE).items
+    return history
+
+
+def dead_letter_reasons(store: Store, status: str | None = "open") -> list[tuple[str, str, int]]:
+    """(job, error code, count) of the dead letters in ``status``, the most frequent first."""
+    query = (sa.select(dead_letters.c.job, dead_letters.c.error_code, sa.func.count().label("n"))
+             .group_by(dead_letters.c.job, dead_letters.c.error_code)
+             .order_by(sa.desc("n"), dead_letters.c.error_code))
+    if status:
+        query = query.where(dead_letters.c.status == status)
+    with store.reader.connect() as conn:
+        return [(row.job, row.error_code, row.n) for row in conn.execute(query)]
+
+
+def dead_letter_list(store: Store, *, status: str | None = "open", reason: str | None = None,
+                     job: str | None = None, search: str | None = None, page: int = 1, per_page: int = 50) -> Page:
+    """Dead letters, newest first; ``reason`` is the error code, ``search`` an order id (the record) or a key."""
+    page, per_page = _page(page, per_page)
+    where = []
+    if status:
+        where.append(dead_letters.c.status == status)
+    if reason:
+        where.append(dead_letters.c.error_code == reason)
+    if job:
+        where.append(dead_letters.c.job == job)
+    if search:
+        where.append(sa.or_(dead_letters.c.record == search.strip(), dead_letters.c.key.contains(search.strip())))
+    with store.reader.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(*where)).scalar_one()
+        items = [DeadLetter(**row._mapping) for row in conn.execute(
+            sa.select(dead_letters).where(*where).order_by(dead_letters.c.id.desc())
+            .limit(per_page).offset((page - 1) * per_page))]
+    return Page(items, page, per_page, total)

@@ -1,0 +1,271 @@
+"""The dashboard (server-rendered pages, plain forms) and the JSON API it is built on, described at
+``/openapi.json``. :func:`install` adds both, the login (:mod:`erpsync.web.auth`) and the status gauges to the app.
+
+Pages: ``/`` sync status per flow, ``/orders`` the order journal (filter by status, search an order id or TranNo),
+``/orders/{id}`` one order's history, ``/dead-letters`` grouped by reason with review, replay and discard (one or
+many, always through a confirmation page), ``/dead-letters/{id}``. Feeds, settlements and reconciliation show
+"not configured" until the jobs that fill them are installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from starlette.concurrency import run_in_threadpool
+
+import erpsync
+from erpsync.errors import ErpsyncError
+from erpsync.flows.jobs import registered
+from erpsync.runtime import deadletter, views
+from erpsync.runtime.access import Access
+from erpsync.runtime.jobs import Runtime
+from erpsync.runtime.store import DEAD_LETTER_STATUSES, JOURNAL_STATUSES
+from erpsync.web import auth, render
+from erpsync.web.correlation import RequestCorrelation
+
+ACTIONS = ("replay", "discard")
+
+
+def install(app: FastAPI, runtime: Runtime, registry: CollectorRegistry, demo: Any = None) -> None:
+    """Put access control in front of ``app`` and add the login, the dashboard, the API and the status gauges."""
+    access = Access(runtime.store)
+    app.state.erpsync_runtime = runtime
+    app.state.erpsync_demo = demo
+    registry.register(StatusCollector(runtime))
+    app.include_router(auth.router(runtime, access))
+    api = api_router(runtime)
+    app.include_router(api)
+    app.include_router(pages_router(runtime))
+    app.add_middleware(auth.AccessControl, runtime=runtime, access=access)
+    app.add_middleware(RequestCorrelation)  # outermost: refusals are logged with the request id too
+    schema = get_openapi(title="erpsync", version=erpsync.__version__, routes=api.routes,
+                         description="The JSON API behind the erpsync dashboard. Authenticate with "
+                                     "`Authorization: Bearer <ERPSYNC_API_TOKEN>` or a login session "
+                                     "(then send the session's CSRF token as `X-CSRF-Token` on POST).")
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(schema)
+
+
+# --- the JSON API --------------------------------------------------------------------------------------------
+
+
+def _dead_letter_json(d) -> dict[str, Any]:
+    data = d.as_dict()
+    data.pop("payload")
+    return data
+
+
+def _act(runtime: Runtime, action: str, dead_id: int) -> str:
+    """Replay (queue again) or discard one dead letter; returns what happened, in words."""
+    if action == "replay":
+        result = deadletter.replay(runtime, dead_id)
+        return f"dead letter {dead_id}: {result.dead_letter.job} queued again on {result.dead_letter.queue}"
+    deadletter.discard(runtime.store, dead_id)
+    return f"dead letter {dead_id}: discarded"
+
+
+def api_router(runtime: Runtime) -> APIRouter:
+    api = APIRouter(prefix="/api", tags=["dashboard"])
+    store = runtime.store
+
+    @api.get("/status", summary="Sync status per flow, queues and the journal by status")
+    def status() -> dict[str, Any]:
+        return {"flows": [f.as_dict() for f in views.flow_status(store)], "queues": runtime.pending(),
+                "journal": views.journal_counts(store),
+                "dead_letters_open": sum(n for _, _, n in views.dead_letter_reasons(store))}
+
+    @api.get("/orders", summary="The order journal, most recently changed first")
+    def orders(status: str | None = Query(None, description=f"one of {', '.join(JOURNAL_STATUSES)}"),
+               q: str | None = Query(None, description="an Amazon order id (or its start) or a Sage TranNo"),
+               page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> dict[str, Any]:
+        if status and status not in JOURNAL_STATUSES:
+            raise HTTPException(400, f"status {status!r}: use one of {', '.join(JOURNAL_STATUSES)}")
+        result = views.orders(store, status=status, search=q, page=page, per_page=per_page)
+        return {"page": result.page, "pages": result.pages, "total": result.total,
+                "orders": [_entry_json(e) for e in result.items]}
+
+    @api.get("/orders/{amazon_order_id}", summary="One order: journal entry, confirmations, events, dead letters")
+    def order(amazon_order_id: str) -> dict[str, Any]:
+        history = views.order_history(store, amazon_order_id)
+        if history.entry is None and not history.dead_letters and not history.notifications:
+            raise HTTPException(404, f"order {amazon_order_id} is not in the journal, the inbox or the dead letters")
+        return {"journal": _entry_json(history.entry) if history.entry else None,
+                "confirmations": [{**c, "confirmed_at": c["confirmed_at"].isoformat()}
+                                  for c in history.confirmations],
+                "events": [{"event": e["event"], "at": e["at"].isoformat(), "detail": e["detail"]}
+                           for e in history.events],
+                "dead_letters": [_dead_letter_json(d) for d in history.dead_letters],
+                "pending_jobs": history.pending}
+
+    @api.get("/dead-letters", summary="Dead letters, newest first, and their counts by reason")
+    def dead_letters(status: str | None = Query("open", description=f"one of {', '.join(DEAD_LETTER_STATUSES)}"
+                                                                        f"; empty for all"),
+                     reason: str | None = Query(None, description="the error code, e.g. unknown_sku"),
+                     job: str | None = None, q: str | None = Query(None, description="an order id or a job key"),
+                     page: int = Query(1, ge=1),
+                     per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> dict[str, Any]:
+        result = views.dead_letter_list(store, status=status or None, reason=reason, job=job, search=q, page=page,
+                                        per_page=per_page)
+        return {"page": result.page, "pages": result.pages, "total": result.total,
+                "reasons": [{"job": j, "reason": r, "count": n}
+                            for j, r, n in views.dead_letter_reasons(store, status or None)],
+                "dead_letters": [_dead_letter_json(d) for d in result.items]}
+
+    @api.get("/dead-letters/{dead_letter_id}", summary="One dead letter with its payload")
+    def dead_letter(dead_letter_id: int) -> dict[str, Any]:
+        dead = store.dead_letters.get(dead_letter_id)
+        if dead is None:
+            raise HTTPException(404, f"dead letter {dead_letter_id} does not exist")
+        return dead.as_dict()
+
+    @api.post("/dead-letters/{dead_letter_id}/{action}",
+              summary="Replay (queue its job again, with the current code and mapping) or discard a dead letter")
+    def act(dead_letter_id: int, action: str) -> dict[str, Any]:
+        if action not in ACTIONS:
+            raise HTTPException(404, f"action {action!r}: use replay or discard")
+        try:
+            message = _act(runtime, action, dead_letter_id)
+        except (deadletter.DeadLetterError, ErpsyncError) as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"result": message, "dead_letter": _dead_letter_json(store.dead_letters.get(dead_letter_id))}
+
+    return api
+
+
+def _entry_json(entry) -> dict[str, Any]:
+    return {"amazon_order_id": entry.amazon_order_id, "status": entry.status, "so_key": entry.so_key,
+            "tran_no": entry.tran_no, "created_at": entry.created_at.isoformat(),
+            "updated_at": entry.updated_at.isoformat(), "last_error": entry.last_error}
+
+
+# --- the pages -----------------------------------------------------------------------------------------------
+
+
+def pages_router(runtime: Runtime) -> APIRouter:
+    pages = APIRouter(include_in_schema=False)
+    store = runtime.store
+
+    @pages.get("/")
+    def overview(request: Request) -> Response:
+        return render.page(request, "overview.html", nav="overview", flows=views.flow_status(store),
+                           queues=runtime.pending(), journal=views.journal_counts(store),
+                           reasons=views.dead_letter_reasons(store), planned=_planned())
+
+    @pages.get("/orders")
+    def orders(request: Request, status: str | None = None, q: str | None = None, page: int = Query(1, ge=1),
+               per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> Response:
+        status = status if status in JOURNAL_STATUSES else None
+        result = views.orders(store, status=status or None, search=q or None, page=page, per_page=per_page)
+        return render.page(request, "orders.html", nav="orders", result=result, status=status, q=q or "",
+                           statuses=JOURNAL_STATUSES, counts=views.journal_counts(store))
+
+    @pages.get("/orders/{amazon_order_id}")
+    def order(request: Request, amazon_order_id: str) -> Response:
+        history = views.order_history(store, amazon_order_id)
+        found = history.entry is not None or history.dead_letters or history.notifications
+        return render.page(request, "order.html", code=200 if found else 404, nav="orders",
+                           oid=amazon_order_id, history=history)
+
+    @pages.get("/dead-letters")
+    def dead_letters(request: Request, status: str | None = "open", reason: str | None = None,
+                     job: str | None = None, q: str | None = None, page: int = Query(1, ge=1),
+                     per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> Response:
+        status = status if status in DEAD_LETTER_STATUSES else None
+        result = views.dead_letter_list(store, status=status, reason=reason or None, job=job or None,
+                                        search=q or None, page=page, per_page=per_page)
+        return render.page(request, "dead_letters.html", nav="dead-letters", result=result, status=status or "",
+                           reason=reason or "", job=job or "", q=q or "", statuses=DEAD_LETTER_STATUSES,
+                           reasons=views.dead_letter_reasons(store, status))
+
+    @pages.get("/dead-letters/{dead_letter_id}")
+    def dead_letter(request: Request, dead_letter_id: int) -> Response:
+        dead = store.dead_letters.get(dead_letter_id)
+        return render.page(request, "dead_letter.html", code=200 if dead else 404, nav="dead-letters",
+                           dead=dead, dead_id=dead_letter_id)
+
+    @pages.post("/dead-letters/action")
+    async def action(request: Request) -> Response:
+        form = auth.form_values(await request.body())
+        what = (form.get("action") or [""])[0]
+        ids = sorted({int(i) for i in form.get("id", []) if i.isdigit()})
+        back = auth.safe_next((form.get("back") or ["/dead-letters"])[0])
+        if what not in ACTIONS or not ids:
+            return render.page(request, "message.html", code=400, nav="dead-letters", title="Nothing to do",
+                               lines=["choose replay or discard and at least one dead letter"], back=back)
+        if (form.get("confirm") or [""])[0] != "yes":
+            letters = [store.dead_letters.get(i) for i in ids]
+            return render.page(request, "confirm.html", nav="dead-letters", what=what,
+                               letters=[d for d in letters if d is not None], back=back)
+        lines = []
+        for dead_id in ids:
+            try:
+                lines.append(await run_in_threadpool(_act, runtime, what, dead_id))
+            except (deadletter.DeadLetterError, ErpsyncError) as exc:
+                lines.append(f"dead letter {dead_id}: {exc}")
+        return render.page(request, "message.html", nav="dead-letters",
+                           title=f"{what.capitalize()}: {len(ids)} dead letter(s)", lines=lines, back=back)
+
+    @pages.get("/planned/{name}")
+    def planned(request: Request, name: str) -> Response:
+        entry = _planned().get(name)
+        if entry is None:
+            return RedirectResponse("/", status_code=303)
+        return render.page(request, "planned.html", nav=name, entry=entry)
+
+    return pages
+
+
+def _planned() -> dict[str, dict[str, Any]]:
+    """Feeds, settlements, reconciliation: whether the jobs that would fill their pages are installed."""
+    jobs = registered()
+    return {name: {"name": name, "title": title, "job": job, "installed": job in jobs}
+            for name, (title, job) in views.PLANNED.items()}
+
+
+# --- gauges --------------------------------------------------------------------------------------------------
+
+
+class StatusCollector:
+    """Gauges read at scrape time for the alert rules (deploy/prometheus/erpsync-rules.yml)."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        store = self.runtime.store
+        lag = GaugeMetricFamily("erpsync_sync_lag_seconds",
+                                "orders: how far the order window is behind now; shipments: age of the oldest "
+                                "shipped order whose confirmation Amazon has not taken", labels=["flow"])
+        backlog = GaugeMetricFamily("erpsync_flow_backlog", "Jobs of a flow queued, scheduled or running",
+                                    labels=["flow"])
+        for flow in views.flow_status(store):
+            if flow.lag_seconds is not None:
+                lag.add_metric([flow.flow], flow.lag_seconds)
+            backlog.add_metric([flow.flow], flow.backlog)
+        yield lag
+        yield backlog
+        orders = GaugeMetricFamily("erpsync_orders", "Orders in the journal by status", labels=["status"])
+        counts = views.journal_counts(store)
+        for status in JOURNAL_STATUSES:
+            orders.add_metric([status], counts.get(status, 0))
+        yield orders
+        reasons = GaugeMetricFamily("erpsync_dead_letters_open_by_reason", "Open dead letters by job and reason",
+                                    labels=["job", "reason"])
+        for job, reason, count in views.dead_letter_reasons(store):
+            reasons.add_metric([job, reason], count)
+        yield reasons
+        retrying = GaugeMetricFamily("erpsync_jobs_retrying", "Pending jobs waiting for a retry, by the error of "
+                                     "their last run (Throttled: Amazon answered 429)", labels=["error"])
+        for error, count in sorted(views.retrying(store).items()):
+            retrying.add_metric([error], count)
+        yield retrying

@@ -1,0 +1,53 @@
+"""Every log line carries a correlation id: the Amazon order id on every line of that order's jobs, the request id
+on every line of a web request."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import structlog
+
+from erpsync import logs
+from erpsync.flows.binder import apply_key
+from erpsync.web.app import start as start_web
+
+
+def lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+
+
+def test_every_line_of_an_orders_jobs_names_the_order(pipeline, capsys):
+    logs.configure(json=True)
+    try:
+        [oid] = pipeline.generate(1, seed=22, skus=["WIDGET-BLUE-L"], multi_line_share=0)  # ends as a dead letter
+        capsys.readouterr()
+        runtime = pipeline.runtime
+        runtime.run("import_order", {"amazon_order_id": oid, "read": True})
+        runtime.run("apply_order", runtime.store.job_key_get(apply_key(oid)).message["payload"], key=apply_key(oid))
+        events = lines(capsys)
+        assert {"order.handed_over", "dead_letter.captured"} <= {e["event"] for e in events}
+        assert [e for e in events if e.get("correlation_id") != oid] == []
+
+        server = start_web(runtime)
+        try:
+            answer = httpx.get(f"{server.url}/api/status", headers={"Authorization": "Bearer wrong",
+                                                                    "X-Request-Id": "req-42"})
+            assert answer.status_code == 401 and answer.headers["x-request-id"] == "req-42"
+            fresh = httpx.get(f"{server.url}/health")
+            assert len(fresh.headers["x-request-id"]) == 16  # one is made when the caller sends none
+        finally:
+            server.stop()
+        refused = [e for e in lines(capsys) if e["event"] == "web.token_refused"]
+        assert refused and all(e["correlation_id"] == "req-42" for e in refused)
+    finally:
+        structlog.contextvars.clear_contextvars()
+        logs.configure()
+
+
+def test_a_line_outside_any_job_names_its_own_record_or_a_dash():
+    assert logs._correlation(None, "info", {"event": "x", "amazon_order_id": "111-1"})["correlation_id"] == "111-1"
+    assert logs._correlation(None, "info", {"event": "x"})["correlation_id"] == "-"
+    assert logs.correlation_id({"order": {"amazon_order_id": "111-2"}}) == "111-2"
+    assert logs.correlation_id({"feed_id": "F1", "x": 1}) == "F1"
+    assert logs.correlation_id({}, fallback="sync_window") == "sync_window"

@@ -1,0 +1,152 @@
+"""Access control of the web app over real HTTP: 401 without credentials on every protected route, the API token,
+login sessions and their cookie flags, CSRF, the login rate limit, and /metrics."""
+
+from __future__ import annotations
+
+import re
+import httpx
+import pytest
+from starlette.routing import Route
+
+from erpsync.web.auth import is_public
+from tests.web.conftest import API_TOKEN, PASSWORD, USER, dead_letter
+
+BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def _routes(routes):
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's include_router
+        yield from _routes(included.routes) if included is not None else (route,)
+
+
+def protected_routes(app) -> list[tuple[str, str]]:
+    """(method, path with its parameters filled in) of every route of the app but the public ones."""
+    found = []
+    for route in _routes(app.routes):
+        if not isinstance(route, Route) or is_public(route.path):
+            continue
+        path = route.path.replace("{amazon_order_id}", "113-0000000-0000001").replace("{dead_letter_id}", "1") \
+            .replace("{action}", "discard").replace("{name}", "feeds")
+        for method in sorted(route.methods - {"HEAD"}):
+            found.append((method, path))
+    return found
+
+
+def test_every_route_but_health_and_the_webhook_refuses_a_visitor_without_credentials(web):
+    dead_letter(web.runtime)
+    routes = protected_routes(web.server._server.config.app)
+    paths = {path for _, path in routes}
+    assert {"/", "/orders", "/dead-letters", "/api/status", "/metrics", "/openapi.json", "/logout",
+            "/dead-letters/action"} <= paths
+    for method, path in routes:
+        answer = httpx.request(method, web.url + path)
+        assert answer.status_code == 401, (method, path, answer.text)
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+        wrong = httpx.request(method, web.url + path, headers={"Authorization": "Bearer not-the-token"})
+        assert wrong.status_code == 401, (method, path)
+    # a browser gets the login form (status 401) that brings it back where it was going
+    page = httpx.get(f"{web.url}/dead-letters?reason=unknown_sku", headers={"Accept": "text/html"})
+    assert page.status_code == 401 and 'action="/login"' in page.text
+    assert 'name="next" value="/dead-letters?reason=unknown_sku"' in page.text
+    # nothing was done on the way: the dead letter is still open
+    assert web.runtime.store.dead_letters.get(1).status == "open"
+    # public: the probe and the webhook (which refuses on its own token)
+    assert httpx.get(f"{web.url}/health").status_code == 200
+    assert httpx.post(f"{web.url}/notifications", content=b"{}").status_code in (401, 503)
+
+
+def test_the_api_token_opens_the_api_and_the_pages(web):
+    dead = dead_letter(web.runtime)
+    status = httpx.get(f"{web.url}/api/status", headers=BEARER)
+    assert status.status_code == 200 and status.json()["dead_letters_open"] == 1
+    listed = httpx.get(f"{web.url}/api/dead-letters", headers=BEARER).json()
+    assert listed["reasons"] == [{"job": "apply_order", "reason": "unknown_sku", "count": 1}]
+    assert [d["id"] for d in listed["dead_letters"]] == [dead]
+    # a script needs no CSRF token: there is no cookie to ride on
+    done = httpx.post(f"{web.url}/api/dead-letters/{dead}/discard", headers=BEARER)
+    assert done.status_code == 200 and done.json()["dead_letter"]["status"] == "discarded"
+    again = httpx.post(f"{web.url}/api/dead-letters/{dead}/discard", headers=BEARER)
+    assert again.status_code == 409 and "discarded, not open" in again.json()["detail"]
+    spec = httpx.get(f"{web.url}/openapi.json", headers=BEARER).json()
+    assert {"/api/status", "/api/orders", "/api/orders/{amazon_order_id}", "/api/dead-letters",
+            "/api/dead-letters/{dead_letter_id}", "/api/dead-letters/{dead_letter_id}/{action}"} == set(spec["paths"])
+
+
+def test_no_api_token_configured_means_no_token_is_accepted(make_web, monkeypatch):
+    monkeypatch.delenv("ERPSYNC_API_TOKEN")
+    web = make_web()
+    answer = httpx.get(f"{web.url}/api/status", headers={"Authorization": "Bearer anything"})
+    assert answer.status_code == 401 and "no API token is configured" in answer.json()["error"]
+
+
+def test_login_sets_a_hardened_session_cookie_and_logout_ends_it(web):
+    assert web.login(password="wrong password!").status_code == 401
+    answer = web.login(next_url="/orders")
+    assert answer.status_code == 303 and answer.headers["location"] == "/orders"
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("erpsync_session="))
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "secure", "samesite=strict", "path=/"} <= flags
+    token = answer.cookies["erpsync_session"]
+    session = {"Cookie": f"erpsync_session={token}"}
+    page = httpx.get(f"{web.url}/orders", headers=session)
+    assert page.status_code == 200 and USER in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert httpx.post(f"{web.url}/logout", headers=session, data={"csrf_token": csrf}).status_code == 303
+    assert httpx.get(f"{web.url}/orders", headers=session).status_code == 401
+    # only the store's hash of the token is kept: the token itself opens nothing from a copy of the store
+    import sqlalchemy as sa
+    from erpsync.runtime.store import web_sessions
+    with web.runtime.store.reader.connect() as conn:
+        assert token not in {row.token_hash for row in conn.execute(sa.select(web_sessions))}
+
+
+def test_login_goes_only_to_paths_on_this_site(web):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        assert web.login(next_url=target).headers["location"] == "/"
+
+
+def test_forms_refuse_a_missing_or_wrong_csrf_token(web):
+    dead = dead_letter(web.runtime)
+    client = web.session()
+    form = {"action": "discard", "id": str(dead), "confirm": "yes"}
+    for token in (None, "forged"):
+        data = dict(form, **({"csrf_token": token} if token else {}))
+        answer = client.post("/dead-letters/action", data=data)
+        assert answer.status_code == 403 and "CSRF" in answer.json()["error"]
+    assert web.runtime.store.dead_letters.get(dead).status == "open"
+    # the login form has a token of its own, bound to its cookie
+    login = httpx.post(f"{web.url}/login", data={"username": USER, "password": PASSWORD, "csrf_token": "x"},
+                       cookies={"erpsync_login_csrf": "y"})
+    assert login.status_code == 403 and "erpsync_session" not in login.cookies
+    # no login cookie came back at all over plain http: the page says why that may be and what to change
+    cookieless = httpx.post(f"{web.url}/login", data={"username": USER, "password": PASSWORD, "csrf_token": "x"})
+    assert cookieless.status_code == 403 and "[web] cookie_secure = false" in cookieless.text
+    # with the page's token it goes through (and says what it did)
+    answer = client.post("/dead-letters/action", data=dict(form, csrf_token=web.csrf(client)))
+    assert answer.status_code == 200 and f"dead letter {dead}: discarded" in answer.text
+    assert web.runtime.store.dead_letters.get(dead).status == "discarded"
+
+
+def test_login_is_rate_limited_per_user_name(make_web):
+    web = make_web("[web]\nlogin_attempts = 3\nlogin_window_seconds = 600\n")
+    for _ in range(3):
+        assert web.login(password="not the password").status_code == 401
+    refused = web.login()  # the right password, too late
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "600"
+    assert "too many failed logins" in refused.text and "erpsync_session" not in refused.cookies
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_metrics_need_the_token_unless_public(make_web, public):
+    web = make_web(f"[web]\nmetrics_public = {'true' if public else 'false'}\n")
+    dead_letter(web.runtime)
+    dead_letter(web.runtime, "113-0000000-0000002", code="total_mismatch")
+    web.runtime.store.journal_set("113-0000000-0000003", "written", so_key=7, tran_no="0000007")
+    anonymous = httpx.get(f"{web.url}/metrics")
+    assert anonymous.status_code == (200 if public else 401)
+    text = httpx.get(f"{web.url}/metrics", headers=BEARER).text
+    assert "erpsync_dead_letters_open 2.0" in text
+    assert 'erpsync_dead_letters_open_by_reason{job="apply_order",reason="unknown_sku"} 1.0' in text
+    assert 'erpsync_orders{status="written"} 1.0' in text
+    assert 'erpsync_flow_backlog{flow="orders"} 0.0' in text

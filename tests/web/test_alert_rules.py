@@ -1,0 +1,58 @@
+"""The Prometheus alert rules shipped in deploy/prometheus: valid for promtool, firing as their unit tests say, and
+reading metrics that erpsync web really exports (or that the rules file names as coming from other flows)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from erpsync.runtime import deadletter
+from tests.conftest import REPO
+from tests.web.conftest import API_TOKEN
+
+RULES = REPO / "deploy" / "prometheus" / "erpsync-rules.yml"
+RULE_TESTS = REPO / "deploy" / "prometheus" / "erpsync-rules.test.yml"
+# series the rules read that other flows export once merged (listed in the rules file's header)
+FROM_OTHER_FLOWS = {"erpsync_feed_oldest_unfinished_seconds", "erpsync_settlements_rejected"}
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing in CI: .ci/run installs Debian's prometheus package")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    return found
+
+
+def test_promtool_accepts_the_rules(promtool):
+    result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 7 rules found" in result.stdout
+
+
+def test_the_rules_fire_as_their_unit_tests_expect(promtool):
+    result = subprocess.run([promtool, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True,
+                            timeout=60, cwd=RULE_TESTS.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_metric_the_rules_read_is_exported(web):
+    class Refused(Exception):
+        code, record = "unknown_sku", "113-0000000-0000001"
+
+    deadletter.capture(web.runtime.store, job="apply_order", queue="sage500", key="apply:1", payload={},
+                       exc=Refused("SKU"), attempts=1, first_failed_at=datetime.now(timezone.utc))
+    text = httpx.get(f"{web.url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}).text
+    exported = set(re.findall(r"^# TYPE (\w+) ", text, re.M))
+    exprs = re.findall(r"expr: (.+)", RULES.read_text())
+    used = {name for expr in exprs for name in re.findall(r"\b(erpsync_\w+)", expr)}
+    assert used - FROM_OTHER_FLOWS <= exported, sorted(used - FROM_OTHER_FLOWS - exported)
+    assert {"erpsync_sync_lag_seconds", "erpsync_dead_letters_open", "erpsync_jobs_retrying"} <= used

@@ -1,0 +1,50 @@
+"""The dashboard's pages over real HTTP: filters, pagination, the site's zone, and bulk actions that do nothing
+until confirmed."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web.conftest import dead_letter
+
+
+def test_bulk_discard_needs_a_confirmation_and_reports_each_letter(web):
+    runtime = web.runtime
+    first = dead_letter(runtime, "113-0000000-0000001")
+    second = dead_letter(runtime, "113-0000000-0000002")
+    kept = dead_letter(runtime, "113-0000000-0000003", code="total_mismatch")
+    client = web.session()
+    csrf = web.csrf(client)
+    listed = client.get("/dead-letters", params={"reason": "unknown_sku"}).text
+    assert "113-0000000-0000001" in listed and "113-0000000-0000002" in listed
+    assert "113-0000000-0000003" not in listed  # filtered out by reason
+    form = {"action": "discard", "id": [str(first), str(second)], "csrf_token": csrf, "back": "/dead-letters"}
+    confirm = client.post("/dead-letters/action", data=form)
+    assert confirm.status_code == 200 and "Discard 2 dead letter(s)?" in confirm.text
+    assert {d.status for d in runtime.store.dead_letters.list(None)} == {"open"}  # nothing yet
+    assert re.findall(r'name="id" value="(\d+)"', confirm.text) == [str(first), str(second)]
+    done = client.post("/dead-letters/action", data={**form, "confirm": "yes"})
+    assert f"dead letter {first}: discarded" in done.text and f"dead letter {second}: discarded" in done.text
+    assert runtime.store.dead_letters.get(kept).status == "open"
+    # a second go reports the state instead of failing
+    again = client.post("/dead-letters/action", data={**form, "confirm": "yes"})
+    assert again.status_code == 200 and "discarded, not open" in again.text
+
+
+def test_orders_page_paginates_filters_and_shows_the_sites_zone(make_web):
+    web = make_web('[web]\ntimezone = "Europe/Berlin"\n')
+    store = web.runtime.store
+    for n in range(5):
+        store.journal_set(f"113-0000000-000000{n}", "written", so_key=n + 1, tran_no=f"{n + 1:010d}")
+    store.journal_set("113-0000000-0000009", "failed", error="SKU 'X' has no Sage item")
+    client = web.session()
+    first = client.get("/orders", params={"status": "written", "per_page": 2})
+    assert "page 1 of 3 · 5 in all" in first.text and "page=2" in first.text
+    assert "113-0000000-0000009" not in first.text
+    assert "CET" in first.text or "CEST" in first.text  # Berlin time, not UTC
+    third = client.get("/orders", params={"status": "written", "per_page": 2, "page": 3})
+    assert third.text.count('href="/orders/113-') == 1
+    found = client.get("/orders", params={"q": "0000000003"})  # a Sage TranNo finds its order
+    assert "113-0000000-0000002" in found.text
+    assert client.get("/orders/113-9999999-9999999").status_code == 404
+    assert client.get("/api/orders", params={"status": "nonsense"}).status_code == 400

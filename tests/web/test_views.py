@@ -1,0 +1,85 @@
+"""The dashboard's read model and the access tables on both state store engines (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from erpsync.runtime import deadletter, pii, views
+from erpsync.runtime.access import Access
+from erpsync.runtime.store import Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue(
+        "postgres_url")
+    opened = Store.connect(url)
+    yield opened
+    opened.close()
+
+
+def _capture(store, record: str, code: str) -> int:
+    class Refused(Exception):
+        pass
+
+    exc = Refused(f"order {record} refused")
+    exc.code, exc.record = code, record
+    return deadletter.capture(store, job="apply_order", queue="sage500", key=f"apply_order:{record}",
+                              payload={"order": {"amazon_order_id": record, "ship_to": {"name": "Jane Buyer"}}},
+                              exc=exc, attempts=2, first_failed_at=datetime.now(timezone.utc))
+
+
+def test_orders_history_and_dead_letters_by_reason(store):
+    for n in range(7):
+        store.journal_set(f"113-0000000-000000{n}", "written" if n % 2 else "shipped", so_key=n, tran_no=f"{n:010d}")
+    store.audit("order.written", amazon_order_id="113-0000000-0000003", so_key=3, tran_no="0000000003")
+    store.audit("order.written", amazon_order_id="113-0000000-0000004", so_key=4, tran_no="0000000004")
+    store.confirmation_add(11, 1, "113-0000000-0000003")
+    _capture(store, "113-0000000-0000003", "unknown_sku")
+    _capture(store, "113-0000000-0000005", "unknown_sku")
+    _capture(store, "113-0000000-0000006", "total_mismatch")
+
+    page = views.orders(store, status="written", per_page=2, page=2)
+    assert (page.total, page.pages, len(page.items)) == (3, 2, 1)
+    assert views.orders(store, search="0000000004").items[0].amazon_order_id == "113-0000000-0000004"
+    assert views.journal_counts(store) == {"written": 3, "shipped": 4}
+
+    history = views.order_history(store, "113-0000000-0000003")
+    assert history.entry.tran_no == "0000000003"
+    assert [e["event"] for e in history.events] == ["order.written"]  # the other order's event is not here
+    assert [c["package_no"] for c in history.confirmations] == [1]
+    assert [d.error_code for d in history.dead_letters] == ["unknown_sku"]
+
+    assert views.dead_letter_reasons(store) == [("apply_order", "unknown_sku", 2),
+                                                ("apply_order", "total_mismatch", 1)]
+    assert views.dead_letter_list(store, reason="unknown_sku").total == 2
+    assert views.dead_letter_list(store, search="113-0000000-0000006").items[0].error_code == "total_mismatch"
+    flows = {f.flow: f for f in views.flow_status(store)}
+    assert flows["orders"].dead_letters == 3 and flows["shipments"].lag_seconds is not None
+
+
+def test_users_sessions_and_failed_logins(store):
+    access = Access(store)
+    access.add_user("alice", "correct horse battery")
+    assert access.verify("alice", "correct horse battery") and not access.verify("alice", "wrong password")
+    assert not access.verify("nobody", "correct horse battery")
+    token, session = access.open_session("alice", timedelta(hours=1))
+    assert access.session(token).csrf_token == session.csrf_token
+    assert access.session(token + "x") is None
+    access.add_user("alice", "another long password", replace=True)  # a new password ends the sessions
+    assert access.session(token) is None
+    window = timedelta(minutes=15)
+    for _ in range(3):
+        access.record_failure("alice", "10.0.0.1", window)
+    assert access.failures("alice", "10.0.0.2", window) == 3 and access.failures("bob", "10.0.0.1", window) == 3
+    access.forget_failures("alice")
+    assert access.failures("alice", "10.0.0.2", window) == 0
+
+
+def test_purge_on_both_engines(store):
+    dead = _capture(store, "113-0000000-0000009", "unknown_sku")
+    report = pii.purge(store, timedelta(days=30), now=datetime.now(timezone.utc) + timedelta(days=31))
+    assert report.counts["dead_letters"] == 1
+    assert store.dead_letters.get(dead).payload["order"]["ship_to"] == "[redacted]"
