@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from erpsync import model
 from erpsync.sage500 import gateway as gateway_module
-from erpsync.sage500 import sql, warehouse
+from erpsync.sage500 import availability, pricing, sql, warehouse
 from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.schema import tciSurrogateKey_R
 
@@ -99,6 +99,9 @@ def scenario(engine, make_order, stock) -> None:
     gw.stock_levels(["MAIN", "EAST"])
     gw.prices("USD")
     gw.prices("USD", "MAIN")
+    availability.items(engine, "SOA")
+    pricing.prices(engine, "SOA", "USD", sheet="Sheet2Price", whse_id="MAIN")
+    pricing.prices(engine, "SOA", "USD")
     entry = model.JournalEntry(reference="S-1", date=datetime(2026, 1, 20, tzinfo=timezone.utc), currency="USD",
                                lines=[model.JournalLine(account="1050", amount=Decimal("10.5")),
                                       model.JournalLine(account="4010", amount=Decimal("-10.5"))])

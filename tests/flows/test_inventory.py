@@ -1,0 +1,146 @@
+"""Stock to Amazon through JSON_LISTINGS_FEED against the sandbox over HTTP: quantities on the listings after a
+sync, the per-message error path and its replay, FATAL and stuck feeds, change detection and ``--full``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from erpsync import mapping
+from erpsync.runtime import deadletter
+from erpsync.sage500 import availability
+
+SKUS = ["WIDGET-BLU-L", "TSHIRT-BLU-L", "HOODIE-BLU-L", "JACKET-BLU-L"]
+
+
+def listed(pipeline, skus=SKUS, quantity=999, price="1.00") -> None:
+    pipeline.control("PUT", "listings", json=[{"sku": s, "price": price, "quantity": quantity} for s in skus])
+
+
+def sandbox_listings(pipeline) -> dict[str, dict]:
+    return {item["sku"]: item for item in pipeline.control("GET", "listings")["listings"]}
+
+
+def expected_quantities(pipeline, skus=SKUS) -> dict[str, int]:
+    levels = pipeline.gateway.stock_levels(["MAIN"])
+    return {sku: mapping.available_units(levels.get(sku, Decimal(0)), Decimal(0), Decimal(0)) for sku in skus}
+
+
+def feeds_done(pipeline) -> bool:
+    feeds = pipeline.runtime.store.listings.feeds()
+    return bool(feeds) and all(f.status not in ("queued", "IN_QUEUE", "IN_PROGRESS") for f in feeds) \
+        and not pipeline.runtime.store.job_keys_pending(limit=1)
+
+
+@pytest.fixture
+def shop(make_pipeline):
+    pipeline = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20, "debounce_seconds": 0.1},
+                             prices={"enabled": False})
+    listed(pipeline)
+    return pipeline
+
+
+def sync(pipeline, **payload):
+    outcome = pipeline.runtime.run("inventory_scan", payload)
+    assert outcome.status == "done", outcome.error
+    return outcome.value
+
+
+def test_quantities_reach_the_listings_and_only_changes_are_sent_again(shop):
+    counts = sync(shop)
+    assert counts["messages"] == len(SKUS) and len(counts["feeds"]) == 1
+    with shop.workers():
+        shop.wait(lambda: feeds_done(shop), what="the feed to finish")
+    quantities = {sku: item["quantity"] for sku, item in sandbox_listings(shop).items() if sku in SKUS}
+    assert quantities == expected_quantities(shop)
+    states = shop.runtime.store.listings.states("ATVPDKIKX0DER")
+    assert {sku: states[sku].acked["quantity"] for sku in SKUS} == expected_quantities(shop)
+    assert all(states[sku].sent is None for sku in SKUS)
+
+    assert sync(shop)["messages"] == 0  # nothing changed in Sage: nothing to send
+    assert sync(shop, full=True)["messages"] == len(SKUS)  # --full resends everything
+
+
+def test_safety_stock_and_unwritten_amazon_orders_lower_the_quantity(shop):
+    shop.configure("inventory", safety_stock_by_sku={"WIDGET-BLU-L": 3})
+    before = expected_quantities(shop)["WIDGET-BLU-L"]
+    store = shop.runtime.store
+    store.journal_set("113-0000000-0000001", "received")
+    store.inbox_add("n-1", notification_type="ORDER_CHANGE", amazon_order_id="113-0000000-0000001",
+                    payload={"items": [{"order_item_id": "1", "sku": "WIDGET-BLU-L", "quantity": 2}]})
+    sync(shop)
+    sent = store.listings.states("ATVPDKIKX0DER")["WIDGET-BLU-L"].sent
+    assert sent["quantity"] == max(before - 3 - 2, 0)
+
+
+def test_a_refused_message_is_one_dead_letter_per_sku_and_its_replay_sends_it_again(shop):
+    unknown = "JACKET-BLU-L"
+    with shop.sandbox.world.lock:  # the listing does not exist on Amazon: PATCH is refused for this SKU only
+        del shop.sandbox.world.listings[unknown]
+    sync(shop)
+    with shop.workers():
+        shop.wait(lambda: feeds_done(shop), what="the feed to finish")
+    letters = [d for d in shop.runtime.store.dead_letters.list() if d.job == "listing_push"]
+    assert [d.record for d in letters] == [unknown]
+    assert "does not exist" in letters[0].message and unknown in letters[0].message
+    states = shop.runtime.store.listings.states("ATVPDKIKX0DER")
+    assert states[unknown].acked is None and states[unknown].refused is not None
+    assert all(states[sku].acked for sku in SKUS if sku != unknown)
+    assert sync(shop)["messages"] == 0  # the refused value is not sent again by itself
+
+    listed(shop, [unknown])  # the listing is created on Amazon; replaying the dead letter sends the SKU
+    replay = deadletter.replay(shop.runtime, letters[0].id, now=True)
+    assert replay.outcome.status == "done"
+    with shop.workers():
+        shop.wait(lambda: feeds_done(shop), what="the replayed feed to finish")
+    assert sandbox_listings(shop)[unknown]["quantity"] == expected_quantities(shop)[unknown]
+    assert shop.runtime.store.listings.states("ATVPDKIKX0DER")[unknown].acked is not None
+
+
+def test_a_fatal_feed_leaves_its_skus_unacknowledged_and_they_are_sent_again(shop, monkeypatch):
+    from erpsync.amazon import translate
+    real = translate.listings_feed
+    monkeypatch.setattr(translate, "listings_feed",
+                        lambda seller, messages, **kw: {**real(seller, messages, **kw), "header": {"version": "9"}})
+    sync(shop)
+    with shop.workers(queues=("amazon",)):  # the scan FATAL queues waits on the sage500 queue meanwhile
+        shop.wait(lambda: shop.runtime.store.listings.feeds()[0].status == "FATAL", what="the feed to end")
+    feed = shop.runtime.store.listings.feeds()[0]
+    assert feed.status == "FATAL" and feed.flagged
+    states = shop.runtime.store.listings.states("ATVPDKIKX0DER")
+    assert all(states[s].acked is None and states[s].sent is None for s in SKUS)
+    monkeypatch.setattr(translate, "listings_feed", real)
+    with shop.workers():  # FATAL queued a scan: the SKUs go again and are acknowledged
+        shop.wait(lambda: all(s.acked for sku, s in shop.runtime.store.listings.states("ATVPDKIKX0DER").items()
+                              if sku in SKUS), what="the SKUs to be acknowledged after FATAL")
+
+
+def test_a_stuck_feed_is_flagged_resubmitted_once_then_a_dead_letter(shop):
+    shop.configure("inventory", feed_stuck_minutes=3)
+    shop.control("PATCH", "faults", json={"stuck_feeds": True})
+    sync(shop)
+    with shop.workers():
+        shop.wait(lambda: any(d.job == "track_listings_feed" for d in shop.runtime.store.dead_letters.list()),
+                  timeout=60, what="the stuck feed to become a dead letter")
+    feed = shop.runtime.store.listings.feeds()[0]
+    assert feed.status == "STUCK" and feed.resubmits == 1 and "resubmission" in feed.flagged
+    dead = next(d for d in shop.runtime.store.dead_letters.list() if d.job == "track_listings_feed")
+    assert dead.error_code == "feed_stuck"
+    assert len([f for f in shop.sandbox.world.feeds.values()]) == 2  # the original and one resubmission
+    states = shop.runtime.store.listings.states("ATVPDKIKX0DER")
+    assert all(states[s].sent is None and states[s].acked is None for s in SKUS)
+
+
+def test_kits_and_inactive_items_are_not_published(make_pipeline):
+    pipeline = make_pipeline(prices={"enabled": False})
+    from sqlalchemy import update
+    from erpsync.sage500 import schema
+    with pipeline.engine.begin() as conn:
+        conn.execute(update(schema.timItem).where(schema.timItem.c.ItemID == "WIDGET-BLU-L").values(ItemType=7))
+        conn.execute(update(schema.timItem).where(schema.timItem.c.ItemID == "TSHIRT-BLU-L").values(Status=2))
+    from erpsync.flows import inventory
+    wanted = inventory.desired(pipeline.settings, pipeline.gateway, pipeline.runtime.store, "ATVPDKIKX0DER")
+    assert "kit" in wanted.excluded["WIDGET-BLU-L"] and "inactive" in wanted.excluded["TSHIRT-BLU-L"]
+    assert "WIDGET-BLU-L" not in wanted.values and len(wanted.values) == len(availability.items(
+        pipeline.engine, "SOA")) - 2
