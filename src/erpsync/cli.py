@@ -11,6 +11,7 @@ from rich.console import Console
 import erpsync
 from erpsync import config as config_mod
 from erpsync.commands import dlq, orders, sage500, sandbox
+from erpsync.commands import inventory as inventory_commands
 from erpsync.commands.check import check
 from erpsync.commands.demo import demo
 from erpsync.commands.web import web
@@ -23,6 +24,9 @@ app.add_typer(sage500.app, name="sage500", help="The Sage 500 side: replica data
 app.add_typer(dlq.app, name="dlq", help="Dead letters: list, show, replay, discard.")
 app.add_typer(sandbox.app, name="sandbox", help="The SP-API simulator.")
 app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translation, sync.")
+app.add_typer(inventory_commands.inventory_app, name="inventory", help="Stock from Sage to Amazon.")
+app.add_typer(inventory_commands.prices_app, name="prices", help="Prices from Sage to Amazon.")
+app.add_typer(inventory_commands.reconcile_app, name="reconcile", help="Compare Sage with Amazon.")
 app.command()(check)
 app.command()(worker)
 app.command()(web)

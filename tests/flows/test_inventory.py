@@ -7,31 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from erpsync import mapping
+from tests.flows.listing_helpers import SKUS, expected_quantities, feeds_done, listed, sandbox_listings, sync
+
 from erpsync.runtime import deadletter
 from erpsync.sage500 import availability
-
-SKUS = ["WIDGET-BLU-L", "TSHIRT-BLU-L", "HOODIE-BLU-L", "JACKET-BLU-L"]
-
-
-def listed(pipeline, skus=SKUS, quantity=999, price="1.00") -> None:
-    pipeline.control("PUT", "listings", json=[{"sku": s, "price": price, "quantity": quantity} for s in skus])
-
-
-def sandbox_listings(pipeline) -> dict[str, dict]:
-    return {item["sku"]: item for item in pipeline.control("GET", "listings")["listings"]}
-
-
-def expected_quantities(pipeline, skus=SKUS) -> dict[str, int]:
-    levels = pipeline.gateway.stock_levels(["MAIN"])
-    return {sku: mapping.available_units(levels.get(sku, Decimal(0)), Decimal(0), Decimal(0)) for sku in skus}
-
-
-def feeds_done(pipeline) -> bool:
-    feeds = pipeline.runtime.store.listings.feeds()
-    return bool(feeds) and all(f.status not in ("queued", "IN_QUEUE", "IN_PROGRESS") for f in feeds) \
-        and not pipeline.runtime.store.job_keys_pending(limit=1)
-
 
 @pytest.fixture
 def shop(make_pipeline):
@@ -39,12 +18,6 @@ def shop(make_pipeline):
                              prices={"enabled": False})
     listed(pipeline)
     return pipeline
-
-
-def sync(pipeline, **payload):
-    outcome = pipeline.runtime.run("inventory_scan", payload)
-    assert outcome.status == "done", outcome.error
-    return outcome.value
 
 
 def test_quantities_reach_the_listings_and_only_changes_are_sent_again(shop):

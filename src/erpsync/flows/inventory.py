@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from erpsync import errors, logs, mapping, model
 from erpsync.amazon import feeds as amazon_feeds
 from erpsync.amazon import listings_feed
-from erpsync.flows import connections
+from erpsync.flows import connections, prices
 from erpsync.flows.jobs import JobContext, job
-from erpsync.sage500 import availability, pricing
+from erpsync.sage500 import availability
 
 if TYPE_CHECKING:
     from erpsync.config import Settings
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logs.get(__name__)
 
 SCAN_KEY = "inventory_scan"
-PRICE_FIELDS = ("price", "minimum_price", "maximum_price")
+PRICE_FIELDS = prices.PRICE_FIELDS
 PUSH_JOB = "listing_push"
 
 
@@ -73,7 +73,7 @@ def desired(settings: Settings, gateway: Sage500Gateway, store: Store, marketpla
             with_prices: bool = True, with_attributes: bool = True) -> Desired:
     """Every Sage item's values for ``marketplace_id``: quantity, price (``[prices]``) and attributes
     (``[mapping] attributes``)."""
-    inventory, price_rules = settings.inventory, settings.prices
+    inventory = settings.inventory
     attributes = settings.mapping.attributes if with_attributes else {}
     unknown = sorted(set(attributes) - set(availability.ITEM_FIELDS))
     if unknown:
@@ -82,10 +82,7 @@ def desired(settings: Settings, gateway: Sage500Gateway, store: Store, marketpla
     items = availability.items(gateway.engine, gateway.company_id)
     stock = gateway.stock_levels(inventory.warehouses)
     unwritten = unwritten_by_item(store, [item.item_id for item in items], settings)
-    sheet: dict[str, Decimal] = {}
-    if with_prices and price_rules.enabled:
-        sheet = pricing.prices(gateway.engine, gateway.company_id, mapping.currency_for(marketplace_id),
-                               sheet=price_rules.sheet, whse_id=price_rules.warehouse)
+    sheet = prices.sheet_prices(settings, gateway, marketplace_id) if with_prices else {}
     found = Desired()
     for item in items:
         reason = mapping.unpublished(item.item_id, item.item_type, item.active, inventory)
@@ -96,13 +93,7 @@ def desired(settings: Settings, gateway: Sage500Gateway, store: Store, marketpla
             stock.get(item.item_id, Decimal(0)), unwritten.get(item.item_id, Decimal(0)),
             mapping.safety_stock_for(item.item_id, inventory))}
         if item.item_id in sheet:
-            price = mapping.listing_price(sheet[item.item_id], price_rules)
-            values["price"] = str(price)
-            low, high = mapping.price_bounds(price, price_rules)
-            if low is not None:
-                values["minimum_price"] = str(low)
-            if high is not None:
-                values["maximum_price"] = str(high)
+            values.update(prices.offer_values(sheet[item.item_id], settings))
         sent_attributes = {name: item.fields[column] for column, name in sorted(attributes.items())
                            if item.fields.get(column)}
         if sent_attributes:
