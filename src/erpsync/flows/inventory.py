@@ -353,3 +353,27 @@ def _record_results(ctx: JobContext, feed, report: dict[str, Any]) -> None:
     log.info("listings.feed_done", batch=feed.id, feed_id=feed.feed_id, accepted=len(accepted),
              refused=len(refused), warnings=len(found.warnings))
 
+
+
+@job("listing_issues", queue="amazon")
+def listing_issues(ctx: JobContext, sku: str, marketplace_id: str, status: list[str] | None = None) -> str:
+    """A listing became unbuyable or gained an issue (a notification): read its issues from Amazon; an ERROR issue,
+    or no BUYABLE status, is a dead letter carrying Amazon's message. Replaying it reads the listing again."""
+    item = connections.amazon(ctx).listings.get_listings_item(sku, marketplace_ids=[marketplace_id],
+                                                             included_data=("summaries", "issues"))
+    summaries = [s for s in item.get("summaries") or () if s.get("marketplaceId") == marketplace_id]
+    current = list(summaries[0].get("status") or ()) if summaries else status or []
+    errors_found = [issue for issue in item.get("issues") or () if issue.get("severity") == "ERROR"]
+    if errors_found:
+        raise errors.AmazonRejected(
+            f"SKU {sku!r} ({marketplace_id}): Amazon reports {len(errors_found)} issue(s) on the listing: "
+            f"{listings_feed.describe(errors_found)} (status {current or 'not buyable'}). Fix the listing (or the "
+            f"Sage values erpsync sends) and replay this dead letter: it reads the listing again",
+            code="listing_issue", record=sku)
+    if "BUYABLE" not in current:
+        raise errors.AmazonRejected(
+            f"SKU {sku!r} ({marketplace_id}) is not buyable on Amazon (status {current or 'none'}) and Amazon gives "
+            f"no error issue; check the listing in Seller Central, then replay this dead letter",
+            code="listing_not_buyable", record=sku)
+    log.info("listing.healthy", sku=sku, marketplace_id=marketplace_id, status=current)
+    return "buyable"

@@ -23,9 +23,10 @@ from prometheus_client.core import GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 
 from erpsync import logs
+from erpsync.amazon import listing_notifications
 from erpsync.amazon.notifications import parse_notification
 from erpsync.errors import InvalidData
-from erpsync.flows import intake
+from erpsync.flows import intake, listing_intake
 from erpsync.runtime.jobs import Runtime
 
 log = logs.get(__name__)
@@ -56,6 +57,13 @@ def create_app(runtime: Runtime) -> FastAPI:
             return answer(401, "unauthorized",
                           error=f"missing or wrong {settings.amazon.notifications.webhook_header} header")
         body = await request.body()
+        if listing_notifications.handles(body):  # inventory and listing notifications (issue 10)
+            try:
+                taken = await run_in_threadpool(listing_intake.receive, runtime, body, source="webhook")
+            except InvalidData as exc:
+                await run_in_threadpool(intake.reject, runtime, exc, source="webhook")
+                return answer(400, "invalid", error=str(exc))
+            return answer(202, "queued") if taken else answer(200, "duplicate")
         try:
             change = parse_notification(body)
         except InvalidData as exc:
