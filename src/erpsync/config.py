@@ -170,6 +170,8 @@ class MappingSettings(Section):
 class InventorySettings(Section):
     """Stock to Amazon (docs/inventory.md)."""
 
+    # the worker's periodic scan, the scan after order imports and the daily reconciliation (the commands work anyway)
+    enabled: bool = False
     warehouses: list[str] = Field(default_factory=lambda: ["MAIN"], min_length=1)  # Sage WhseIDs that ship MFN
     safety_stock: Decimal = Field(default=Decimal("0"), ge=0)  # units held back from every SKU
     safety_stock_by_sku: dict[str, Decimal] = Field(default_factory=dict)  # Sage ItemID -> units (replaces global)
@@ -369,7 +371,10 @@ warehouses = { MFN = "MAIN", AFN = "FBA" }
 # attributes = { ShortDesc = "item_name" }
 
 [inventory]
-# Stock to Amazon: Σ bins of these warehouses - open Sage orders - Amazon orders not yet in Sage - safety stock
+# Stock to Amazon: Σ bins of these warehouses - open Sage orders - Amazon orders not yet in Sage - safety stock.
+# enabled: the worker scans every scan_interval_seconds and after order imports, and reconciles daily
+enabled = false
+# include = ["TENT-*", "WIDGET-BLU-L"]   # the Sage items sold on Amazon (default: every active item)
 warehouses = ["MAIN"]
 safety_stock = 0
 # safety_stock_by_sku = { "TENT-2P" = 5 }

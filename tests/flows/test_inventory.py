@@ -117,3 +117,27 @@ def test_kits_and_inactive_items_are_not_published(make_pipeline):
     assert "kit" in wanted.excluded["WIDGET-BLU-L"] and "inactive" in wanted.excluded["TSHIRT-BLU-L"]
     assert "WIDGET-BLU-L" not in wanted.values and len(wanted.values) == len(availability.items(
         pipeline.engine, "SOA")) - 2
+
+
+def test_an_order_written_to_sage_triggers_a_debounced_scan_when_enabled(make_pipeline):
+    shop = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20, "enabled": True,
+                                    "debounce_seconds": 0.2}, prices={"enabled": False})
+    listed(shop)
+    [order_id] = shop.generate(1, skus=[SKUS[0]], multi_line_share=0, multi_quantity_share=0)
+    shop.runtime.enqueue("import_order", amazon_order_id=order_id, read=True)
+    with shop.workers():
+        shop.wait_journal([order_id], "written")
+        shop.wait(lambda: shop.runtime.store.listings.feeds(), what="the scan after the import")
+        shop.wait(lambda: feeds_done(shop), what="its feed")
+    acked = shop.runtime.store.listings.states("ATVPDKIKX0DER")[SKUS[0]].acked["quantity"]
+    assert acked == expected_quantities(shop, [SKUS[0]])[SKUS[0]]  # Sage's open order is already subtracted
+    assert sandbox_listings(shop)[SKUS[0]]["quantity"] == acked
+
+
+def test_the_schedule_scans_and_reconciles_only_when_enabled(make_pipeline):
+    from erpsync.runtime.schedule import Scheduler
+    off = make_pipeline()
+    assert not {"inventory_scan", "reconcile_inventory"} & {e.name for e in Scheduler(off.runtime).entries}
+    on = make_pipeline(inventory={"enabled": True, "scan_interval_seconds": 5})
+    entries = {e.name: e.every for e in Scheduler(on.runtime).entries}
+    assert entries["inventory_scan"] == 5 and entries["reconcile_inventory"] == 86_400
