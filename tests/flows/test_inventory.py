@@ -141,3 +141,15 @@ def test_the_schedule_scans_and_reconciles_only_when_enabled(make_pipeline):
     on = make_pipeline(inventory={"enabled": True, "scan_interval_seconds": 5})
     entries = {e.name: e.every for e in Scheduler(on.runtime).entries}
     assert entries["inventory_scan"] == 5 and entries["reconcile_inventory"] == 86_400
+
+
+def test_a_feed_waiting_behind_our_earlier_feeds_is_not_taken_for_stuck(shop):
+    # Amazon processes a seller's feeds one at a time (the sandbox: 30 s queued, 60 s in progress each); the
+    # fourth feed is open 270 s after its submission, far beyond the limit, but never unchanged for 150 s.
+    shop.configure("inventory", max_messages=1, feed_stuck_minutes=2.5)
+    assert len(sync(shop)["feeds"]) == len(SKUS)
+    with shop.workers():
+        shop.wait(lambda: feeds_done(shop), timeout=60, what="the four feeds")
+    feeds = shop.runtime.store.listings.feeds()
+    assert [(f.status, f.resubmits, f.flagged) for f in feeds] == [("DONE", 0, None)] * len(SKUS)
+    assert len(shop.sandbox.world.feeds) == len(SKUS)

@@ -247,7 +247,8 @@ def submit_listings_feed(ctx: JobContext, batch_id: int) -> str:
                                       product_type=settings.inventory.product_type,
                                       marketplace_id=feed.marketplace_id, currency=currency) for m in feed.messages]
     feed_id = amazon.feeds.submit_listings_feed(messages, marketplace_ids=[feed.marketplace_id])
-    store.feed_update(batch_id, feed_id=feed_id, status="IN_QUEUE", submitted_at=model.utcnow())
+    now = model.utcnow()
+    store.feed_update(batch_id, feed_id=feed_id, status="IN_QUEUE", submitted_at=now, status_since=now)
     ctx.enqueue("track_listings_feed", key=f"track_listings_feed:{batch_id}", delay=_poll(ctx), batch_id=batch_id)
     log.info("listings.feed_submitted", batch=batch_id, feed_id=feed_id, messages=len(messages),
              marketplace_id=feed.marketplace_id)
@@ -264,7 +265,9 @@ def track_listings_feed(ctx: JobContext, batch_id: int) -> str:
     amazon = connections.amazon(ctx)
     status = amazon.feeds.feed_status(feed.feed_id)
     if not status.finished:
-        store.feed_update(batch_id, status=status.status)
+        if status.status != feed.status or _behind_our_own(store, feed):
+            store.feed_update(batch_id, status=status.status, status_since=model.utcnow())
+            feed = store.feed(batch_id)
         return _waiting(ctx, feed, status.status)
     if status.status != "DONE":
         return _failed(ctx, feed, status.status)
@@ -277,10 +280,19 @@ def _poll(ctx: JobContext) -> float:
     return ctx.settings.inventory.feed_poll_seconds / connections.amazon(ctx).time_scale
 
 
+def _behind_our_own(store, feed) -> bool:
+    """Amazon processes a seller's feeds one after another: a feed IN_QUEUE behind an earlier one of ours that is
+    still open is waiting its turn, not stuck."""
+    return feed.status == "IN_QUEUE" and any(
+        other.id != feed.id and other.feed_id and other.submitted_at and feed.submitted_at
+        and other.submitted_at <= feed.submitted_at for other in store.feeds(("IN_QUEUE", "IN_PROGRESS")))
+
+
 def _waiting(ctx: JobContext, feed, status: str) -> str:
-    """Not finished: poll again later, unless stuck (flag and resubmit once; stuck again: a dead letter)."""
-    submitted = feed.submitted_at or feed.created_at
-    age = (model.utcnow() - submitted).total_seconds()
+    """Not finished: poll again later, unless stuck — unchanged for ``feed_stuck_minutes`` (not counting the time
+    it waited behind our earlier feeds): flagged and resubmitted once; stuck again, a dead letter."""
+    since = feed.status_since or feed.submitted_at or feed.created_at
+    age = (model.utcnow() - since).total_seconds()
     limit = ctx.settings.inventory.feed_stuck_minutes * 60 / connections.amazon(ctx).time_scale
     if age <= limit:
         again = errors.Retryable(f"listings feed {feed.feed_id} (batch {feed.id}) is {status}; polling again",
@@ -288,8 +300,8 @@ def _waiting(ctx: JobContext, feed, status: str) -> str:
         again.spend_retry = False
         raise again
     store = ctx.store.listings
-    flag = (f"feed {feed.feed_id} was {status} {age * connections.amazon(ctx).time_scale / 60:.0f} minutes after "
-            f"submission (limit [inventory] feed_stuck_minutes = {ctx.settings.inventory.feed_stuck_minutes:g})")
+    flag = (f"feed {feed.feed_id} was {status} for {age * connections.amazon(ctx).time_scale / 60:.0f} minutes "
+            f"(limit [inventory] feed_stuck_minutes = {ctx.settings.inventory.feed_stuck_minutes:g})")
     ctx.store.audit("listings.feed_stuck", batch=feed.id, feed_id=feed.feed_id, status=status,
                     resubmits=feed.resubmits)
     log.warning("listings.feed_stuck", batch=feed.id, feed_id=feed.feed_id, status=status, resubmits=feed.resubmits)

@@ -155,6 +155,7 @@ listing_feeds = sa.Table(
     sa.Column("messages", sa.JSON, nullable=False),  # [{"messageId", "sku", "values"}]
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("submitted_at", UtcDateTime),
+    sa.Column("status_since", UtcDateTime),  # when erpsync first saw the current status (stuck detection)
     sa.Column("finished_at", UtcDateTime),
     sa.Column("resubmits", sa.Integer, nullable=False),
     sa.Column("flagged", sa.Text),  # why it was flagged (stuck)
@@ -546,6 +547,7 @@ class ListingFeed:
     messages: list[dict[str, Any]]
     created_at: datetime
     submitted_at: datetime | None
+    status_since: datetime | None
     finished_at: datetime | None
     resubmits: int
     flagged: str | None
@@ -684,7 +686,8 @@ class ListingStore:
             return [ListingFeed(**row._mapping) for row in conn.execute(query)]
 
     def feed_update(self, batch_id: int, **values: Any) -> None:
-        allowed = {"feed_id", "status", "submitted_at", "finished_at", "resubmits", "flagged", "summary"}
+        allowed = {"feed_id", "status", "submitted_at", "status_since", "finished_at", "resubmits", "flagged",
+                   "summary"}
         if set(values) - allowed:
             raise ValueError(f"listing feed fields {sorted(set(values) - allowed)} cannot be set")
         with self.engine.begin() as conn:

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("messages", sa.JSON, nullable=False),
         sa.Column("created_at", UtcDateTime, nullable=False),
         sa.Column("submitted_at", UtcDateTime),
+        sa.Column("status_since", UtcDateTime),
         sa.Column("finished_at", UtcDateTime),
         sa.Column("resubmits", sa.Integer, nullable=False),
         sa.Column("flagged", sa.Text),
