@@ -177,8 +177,9 @@ def queue_plans(ctx: JobContext, plans: list[Plan]) -> dict[str, Any]:
     for one in plans:
         batches = ctx.store.listings.record_scan(one.marketplace_id, one.desired, one.sends, one.held,
                                                  ctx.settings.inventory.max_messages)
+        known = open_dead_letters(ctx.store) if one.new_holds else set()
         for sku, why in one.new_holds:
-            dead_letter(ctx.store, one.marketplace_id, sku, "price_guard", why)
+            dead_letter(ctx.store, one.marketplace_id, sku, "price_guard", why, known)
         for batch in batches:
             ctx.enqueue("submit_listings_feed", key=f"submit_listings_feed:{batch}", batch_id=batch)
         counts["skus"] += len(one.desired)
@@ -189,13 +190,19 @@ def queue_plans(ctx: JobContext, plans: list[Plan]) -> dict[str, Any]:
     return counts
 
 
-def dead_letter(store: Store, marketplace_id: str, sku: str, code: str, message: str) -> int | None:
-    """One open dead letter per SKU and marketplace whose replay sends the SKU again (``listing_push``); a second
-    one with the same message is not added."""
+def open_dead_letters(store: Store) -> set[tuple[str, str]]:
+    """(key, message) of the open ``listing_push`` dead letters, read once per feed or scan."""
+    return {(d.key, d.message) for d in store.dead_letters.list("open", job=PUSH_JOB, limit=10_000_000)}
+
+
+def dead_letter(store: Store, marketplace_id: str, sku: str, code: str, message: str,
+                known: set[tuple[str, str]]) -> int | None:
+    """One open dead letter per SKU and marketplace whose replay sends the SKU again (``listing_push``); one with
+    the same message as an open one (``known``, see :func:`open_dead_letters`) is not added again."""
     key = f"{PUSH_JOB}:{marketplace_id}:{sku}"
-    for open_one in store.dead_letters.list("open", job=PUSH_JOB, limit=100_000):
-        if open_one.key == key and open_one.message == message:
-            return None
+    if (key, message) in known:
+        return None
+    known.add((key, message))
     now = model.utcnow()
     dead_id = store.dead_letters.add(
         job=PUSH_JOB, queue="sage500", key=key, payload={"sku": sku, "marketplace_id": marketplace_id},
@@ -349,6 +356,7 @@ def _record_results(ctx: JobContext, feed, report: dict[str, Any]) -> None:
     accepted = {by_id[n]["sku"]: by_id[n]["values"] for n in found.accepted}
     refused = {by_id[n]["sku"]: by_id[n]["values"] for n in found.errors if n in by_id}
     ctx.store.listings.acknowledge(feed.id, accepted, refused)
+    known = open_dead_letters(ctx.store) if found.errors else set()
     for number, issues in found.errors.items():
         if number not in by_id:
             continue
@@ -356,7 +364,7 @@ def _record_results(ctx: JobContext, feed, report: dict[str, Any]) -> None:
         dead_letter(ctx.store, feed.marketplace_id, sku, "amazon_rejected",
                     f"SKU {sku!r} ({feed.marketplace_id}): Amazon refused message {number} of listings feed "
                     f"{feed.feed_id}: {listings_feed.describe(issues)}. Fix the item in Sage (or the listing on "
-                    f"Amazon, or [mapping] attributes) and replay this dead letter")
+                    f"Amazon, or [mapping] attributes) and replay this dead letter", known)
     if not found.accepted and not found.errors:  # nothing processed: the whole feed was refused
         ctx.store.listings.release(feed.id)
     ctx.store.listings.feed_update(feed.id, status="DONE", finished_at=model.utcnow(),

@@ -621,19 +621,30 @@ class ListingStore:
             raise ValueError(f"listing feed {batch_id} does not exist")
         now = utcnow()
         states = self.states(feed.marketplace_id, [*accepted, *refused])
+        rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "this feed carried the values"
+        for sku, values in accepted.items():
+            state = states.get(sku)
+            merged = {**((state.acked if state else None) or {}), **values}
+            refused_before = {k: v for k, v in ((state.refused if state else None) or {}).items() if k not in values}
+            rows[bool(state and state.feed_batch == batch_id)].append(
+                {"the_sku": sku, "acked": merged, "acked_at": now, "refused": refused_before or None})
+        refusals: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+        for sku, values in refused.items():
+            state = states.get(sku)
+            refusals[bool(state and state.feed_batch == batch_id)].append({"the_sku": sku, "refused": values})
+        one = listing_state.update().where(listing_state.c.marketplace_id == feed.marketplace_id,
+                                           listing_state.c.sku == sa.bindparam("the_sku"))
+        landed = {"sent": None, "feed_batch": None}
         with self.engine.begin() as conn:
-            for sku, values in accepted.items():
-                state = states.get(sku)
-                merged = {**((state.acked if state else None) or {}), **values}
-                refused_before = {k: v for k, v in ((state.refused if state else None) or {}).items()
-                                  if k not in values}
-                conn.execute(self._one(feed.marketplace_id, sku).values(
-                    acked=merged, acked_at=now, refused=refused_before or None, updated_at=now,
-                    **self._out_of_flight(state, batch_id)))
-            for sku, values in refused.items():
-                state = states.get(sku)
-                conn.execute(self._one(feed.marketplace_id, sku).values(
-                    refused=values, updated_at=now, **self._out_of_flight(state, batch_id)))
+            for carried, chunk in rows.items():
+                if chunk:
+                    conn.execute(one.values(acked=sa.bindparam("acked"), acked_at=sa.bindparam("acked_at"),
+                                            refused=sa.bindparam("refused"), updated_at=now,
+                                            **(landed if carried else {})), chunk)
+            for carried, chunk in refusals.items():
+                if chunk:
+                    conn.execute(one.values(refused=sa.bindparam("refused"), updated_at=now,
+                                            **(landed if carried else {})), chunk)
 
     def release(self, batch_id: int) -> int:
         """Take a feed's values out of flight unacknowledged (FATAL, cancelled, stuck): the next scan sends them."""
@@ -665,10 +676,6 @@ class ListingStore:
     def _one(marketplace_id: str, sku: str):
         return listing_state.update().where(listing_state.c.marketplace_id == marketplace_id,
                                             listing_state.c.sku == sku)
-
-    @staticmethod
-    def _out_of_flight(state: ListingState | None, batch_id: int) -> dict[str, Any]:
-        return {"sent": None, "feed_batch": None} if state is not None and state.feed_batch == batch_id else {}
 
     # feeds -----------------------------------------------------------------------------------------------------
 
