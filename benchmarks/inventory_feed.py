@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument("--time-scale", type=float, default=200.0)
     parser.add_argument("--no-submit", action="store_true", help="measure the scans only")
+    parser.add_argument("--stuck-minutes", type=float, default=1440.0,
+                        help="[inventory] feed_stuck_minutes: the sandbox checks 25,000 messages in real seconds, "
+                             "which a high --time-scale turns into hours of Amazon time")
     args = parser.parse_args()
     logs.configure("WARNING")
     load_job_modules()
@@ -114,6 +117,7 @@ def main() -> None:
             (base / "erpsync.toml").write_text(
                 f'[sage500]\nurl = "{sage_url}"\n[amazon]\nsandbox_url = "{sandbox.url}"\n'
                 f'[sandbox]\ntime_scale = {args.time_scale}\n[inventory]\nfeed_poll_seconds = 30\ninclude = ["BENCH-*"]\n'
+                f'feed_stuck_minutes = {args.stuck_minutes}\n'
                 f'[queue]\nbackoff_base_seconds = 0.05\nbackoff_max_seconds = 1.0\n')
             settings = config.load(base / "erpsync.toml")
             runtime = Runtime(settings)

@@ -153,3 +153,19 @@ def test_a_feed_waiting_behind_our_earlier_feeds_is_not_taken_for_stuck(shop):
     feeds = shop.runtime.store.listings.feeds()
     assert [(f.status, f.resubmits, f.flagged) for f in feeds] == [("DONE", 0, None)] * len(SKUS)
     assert len(shop.sandbox.world.feeds) == len(SKUS)
+
+
+def test_the_sync_command_waits_for_the_feeds_and_reports_them(shop):
+    import json
+
+    from typer.testing import CliRunner
+
+    from erpsync.cli import app
+    result = CliRunner().invoke(app, ["inventory", "sync", "--wait", "--json", "--config", str(shop.config_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["messages"] == len(SKUS) and [f["status"] for f in report["feeds"]] == ["DONE"]
+    assert report["feeds"][0]["summary"]["messagesAccepted"] == len(SKUS)
+    assert {s: sandbox_listings(shop)[s]["quantity"] for s in SKUS} == expected_quantities(shop)
+    again = CliRunner().invoke(app, ["inventory", "sync", "--json", "--config", str(shop.config_path)])
+    assert json.loads(again.stdout)["messages"] == 0
