@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/inventory_feed.py [--skus 100000] [--changed 0.01] [--time-scale 200] [--no-submit]
 
-A SQLite Sage replica gets ``--skus`` items (one bin and one price each); the sandbox (in this process, 127.0.0.1)
-gets one listing per SKU. Measured:
+A SQLite Sage replica gets ``--skus`` items (one bin and one price each); the sandbox (``erpsync sandbox`` in a
+process of its own on 127.0.0.1, so the RSS printed is erpsync's) gets one listing per SKU. Measured:
 
 1. the first scan — every SKU new: delta computation (Sage reads + comparison with the state store), recording it
    (desired and in-flight values, the feeds' messages), peak RSS;
@@ -20,11 +20,17 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 from sqlalchemy import insert, select, update
 
 from erpsync import config, logs
@@ -33,10 +39,48 @@ from erpsync.runtime.jobs import Context, Runtime, load_job_modules
 from erpsync.sage500 import replica, schema
 from erpsync.sage500.engine import make_engine
 from erpsync.sandbox.core import USAGE_PLANS
-from erpsync.sandbox.server import start
-from erpsync.sandbox.world import Listing
+from erpsync.sandbox.world import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
 
 US = "ATVPDKIKX0DER"
+
+
+@contextmanager
+def sandbox_process(base: Path, time_scale: float) -> Iterator[str]:
+    """``erpsync sandbox`` in a process of its own on a free 127.0.0.1 port (so RSS here is erpsync's alone)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([str(Path(sys.executable).parent / "erpsync"), "sandbox", "--port", str(port),
+                                "--time-scale", str(time_scale), "--seed", "3"], cwd=base,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/_sandbox/state", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the sandbox did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def sandbox_feeds(url: str) -> list[dict]:
+    """The feeds the sandbox received (getFeeds through the SP-API, as the seller)."""
+    token = httpx.post(f"{url}/auth/o2/token", data={
+        "grant_type": "refresh_token", "refresh_token": DEFAULT_REFRESH_TOKEN, "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET}).json()["access_token"]
+    return httpx.get(f"{url}/feeds/2021-06-30/feeds", params={"feedTypes": "JSON_LISTINGS_FEED", "pageSize": 100},
+                     headers={"x-amz-access-token": token}, timeout=30).json()["feeds"]
 
 
 def rss_mb() -> float:
@@ -109,14 +153,16 @@ def main() -> None:
         began = time.perf_counter()
         ids = build_sage(sage_url, args.skus)
         print(f"Sage replica with {len(ids):,} items built in {time.perf_counter() - began:.1f} s")
-        with start(time_scale=args.time_scale, seed=3) as sandbox:
-            with sandbox.world.lock:
-                for sku in ids:
-                    sandbox.world.listings[sku] = Listing(sku=sku, asin="B000000000", title=sku,
-                                                          price=Decimal("1.00"), quantity=0)
+        with sandbox_process(base, args.time_scale) as url:
+            listings = [{"sku": sku, "price": "1.00", "quantity": 0} for sku in ids]
+            for first in range(0, len(listings), 10_000):
+                httpx.put(f"{url}/_sandbox/listings", json=listings[first:first + 10_000], timeout=120) \
+                    .raise_for_status()
+            del listings
             (base / "erpsync.toml").write_text(
-                f'[sage500]\nurl = "{sage_url}"\n[amazon]\nsandbox_url = "{sandbox.url}"\n'
-                f'[sandbox]\ntime_scale = {args.time_scale}\n[inventory]\nfeed_poll_seconds = 30\ninclude = ["BENCH-*"]\n'
+                f'[sage500]\nurl = "{sage_url}"\n[amazon]\nsandbox_url = "{url}"\n'
+                f'[sandbox]\ntime_scale = {args.time_scale}\n'
+                f'[inventory]\nfeed_poll_seconds = 30\ninclude = ["BENCH-*"]\n'
                 f'feed_stuck_minutes = {args.stuck_minutes}\n'
                 f'[queue]\nbackoff_base_seconds = 0.05\nbackoff_max_seconds = 1.0\n')
             settings = config.load(base / "erpsync.toml")
@@ -131,7 +177,7 @@ def main() -> None:
                 recorded = time.perf_counter() - began
                 print(f"first scan: {messages:,} SKUs to send; delta computation {delta:.2f} s, recording "
                       f"{recorded:.2f} s, {len(counts['feeds'])} feed(s) queued; peak RSS {rss_mb():.0f} MB "
-                      f"(before the scan {rss_before:.0f} MB, sandbox with {len(ids):,} listings included)")
+                      f"(before the scan {rss_before:.0f} MB; the sandbox runs in its own process)")
                 if not args.no_submit:
                     began = time.perf_counter()
                     with runtime.start_consumer(workers=2, poll_seconds=0.1):
@@ -141,7 +187,7 @@ def main() -> None:
                     took = time.perf_counter() - began
                     feeds = runtime.store.listings.feeds()
                     acked = sum(1 for s in runtime.store.listings.states(US).values() if s.acked)
-                    create_feed = len(sandbox.world.feeds)
+                    create_feed = len(sandbox_feeds(url))
                     print(f"feeds: {create_feed} createFeed call(s) "
                           f"({', '.join(f'{f.status} {len(f.messages):,}' for f in reversed(feeds))}); "
                           f"{acked:,} SKUs acknowledged in {took:.1f} s real "

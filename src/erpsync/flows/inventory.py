@@ -119,7 +119,7 @@ class Plan:
 def plan(store: Store, settings: Settings, marketplace_id: str, wanted: Desired, *, full: bool = False,
          fields: tuple[str, ...] = mapping.LISTING_FIELDS) -> Plan:
     """Compare ``wanted`` with the state store: the changes to send (``fields`` only), prices the guard holds."""
-    states = store.listings.states(marketplace_id)
+    states = store.listings.comparison(marketplace_id)
     result = Plan(marketplace_id, wanted.values, excluded=wanted.excluded)
     for sku, (_item, values) in wanted.values.items():
         state = states.get(sku)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -538,6 +538,13 @@ class ListingState:
     updated_at: datetime
 
 
+class Comparison(NamedTuple):
+    acked: dict[str, Any] | None
+    sent: dict[str, Any] | None
+    refused: dict[str, Any] | None
+    held: dict[str, Any] | None
+
+
 @dataclass(frozen=True)
 class ListingFeed:
     id: int
@@ -573,6 +580,14 @@ class ListingStore:
             rows = conn.execute(query)
             found = {row.sku: ListingState(**row._mapping) for row in rows}
         return found if skus is None else {sku: found[sku] for sku in skus if sku in found}
+
+    def comparison(self, marketplace_id: str) -> dict[str, Comparison]:
+        """Per SKU only what a scan compares with (acknowledged, in flight, refused, held): the scan of a large
+        catalogue reads no more than it needs."""
+        c = listing_state.c
+        query = sa.select(c.sku, c.acked, c.sent, c.refused, c.held).where(c.marketplace_id == marketplace_id)
+        with self.reader.connect() as conn:
+            return {row.sku: Comparison(row.acked, row.sent, row.refused, row.held) for row in conn.execute(query)}
 
     def record_scan(self, marketplace_id: str, desired: dict[str, tuple[str, dict[str, Any]]],
                     sends: dict[str, dict[str, Any]], held: dict[str, dict[str, Any] | None],
