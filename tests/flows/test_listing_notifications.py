@@ -81,3 +81,7 @@ def test_duplicates_are_dropped_and_an_invalid_notification_is_refused(shop):
     refused = httpx.post(f"{shop.web_url}/notifications", json=broken, headers=headers)
     assert refused.status_code == 400 and "broken-1" in refused.json()["error"]
     assert listing_notifications.handles(json.dumps(body))
+    other = {**body, "Payload": {**body["Payload"], "SellerId": "A2OTHERSELLER"},
+             "NotificationMetadata": {**body["NotificationMetadata"], "NotificationId": "other-seller-1"}}
+    refused = httpx.post(f"{shop.web_url}/notifications", json=other, headers=headers)
+    assert refused.status_code == 400 and "A2OTHERSELLER" in refused.json()["error"]

@@ -77,6 +77,7 @@ class ListingEvent(model.Record):
 
     notification_id: str
     notification_type: str
+    seller_id: str
     sku: str
     event_time: model.UtcDatetime
     marketplace_ids: tuple[str, ...]
@@ -119,7 +120,8 @@ def parse(body: bytes | str | dict[str, Any]) -> ListingEvent:
                           record=name) from None
     if event_time.utcoffset() is None:
         raise InvalidData(f"{kind} notification {name}: EventTime has no time zone", record=name)
-    common = {"notification_id": metadata.NotificationId, "notification_type": kind, "event_time": event_time}
+    common = {"notification_id": metadata.NotificationId, "notification_type": kind, "event_time": event_time,
+              "seller_id": payload.SellerId}
     if isinstance(payload, _FbaPayload):
         fulfillable = {m.MarketplaceId: m.FulfillmentInventory.Fulfillable
                        for m in payload.FulfillmentInventoryByMarketplace}

@@ -21,6 +21,14 @@ log = logs.get(__name__)
 def receive(runtime: Host, body: bytes | str | dict[str, Any], *, source: str) -> bool:
     """Take one notification; False when its NotificationId was seen before. Invalid: :class:`InvalidData`."""
     event = ln.parse(body)
+    amazon = runtime.settings.amazon
+    about = f"{event.notification_type} notification {event.notification_id} (SKU {event.sku!r})"
+    if event.seller_id != amazon.seller_id:
+        raise InvalidData(f"{about} is for seller {event.seller_id}, not {amazon.seller_id} ([amazon] seller_id)",
+                          record=event.notification_id)
+    if not set(event.marketplace_ids) & set(amazon.marketplace_ids):
+        raise InvalidData(f"{about} is for marketplaces {list(event.marketplace_ids)}, none of them in [amazon] "
+                          f"marketplace_ids {amazon.marketplace_ids}", record=event.notification_id)
     store = runtime.store
     if not store.inbox_add(event.notification_id, notification_type=event.notification_type,
                            payload=event.model_dump(mode="json")):
@@ -37,14 +45,17 @@ def receive(runtime: Host, body: bytes | str | dict[str, Any], *, source: str) -
 
 
 def _act(runtime: Host, event: ln.ListingEvent) -> bool:
+    ours = set(runtime.settings.amazon.marketplace_ids)
     if event.notification_type == ln.FBA:
         for marketplace_id, quantity in event.fulfillable.items():
-            runtime.store.listings.fba_set(marketplace_id, event.sku, quantity, event.event_time, "notification")
+            if marketplace_id in ours:
+                runtime.store.listings.fba_set(marketplace_id, event.sku, quantity, event.event_time,
+                                               "notification")
         return False
     if event.notification_type == ln.STATUS and event.status is not None and "BUYABLE" in event.status:
         return False  # buyable again: nothing to look at
     queued = False
-    for marketplace_id in event.marketplace_ids:
+    for marketplace_id in sorted(set(event.marketplace_ids) & ours):
         queued |= runtime.enqueue("listing_issues", key=f"listing_issues:{marketplace_id}:{event.sku}",
                                   sku=event.sku, marketplace_id=marketplace_id,
                                   status=list(event.status) if event.status is not None else None)
