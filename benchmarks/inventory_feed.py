@@ -185,7 +185,7 @@ def main() -> None:
                                   for f in runtime.store.listings.feeds()):
                             time.sleep(0.5)
                     took = time.perf_counter() - began
-                    feeds = runtime.store.listings.feeds()
+                    feeds = runtime.store.listings.feeds(messages=True)
                     acked = sum(1 for s in runtime.store.listings.states(US).values() if s.acked)
                     create_feed = len(sandbox_feeds(url))
                     print(f"feeds: {create_feed} createFeed call(s) "

@@ -28,7 +28,8 @@ def test_a_scan_its_feeds_and_their_results(store):
     sends = {sku: values for sku, (_item, values) in desired.items()}
     batches = listings.record_scan(US, desired, sends, {"S4": {"price": "0.99", "reason": "guard"}}, max_messages=2)
     assert len(batches) == 3
-    feeds = {f.id: f for f in listings.feeds()}
+    feeds = {f.id: f for f in listings.feeds(messages=True)}
+    assert all(f.messages is None for f in listings.feeds())
     assert [len(feeds[b].messages) for b in batches] == [2, 2, 1]
     assert feeds[batches[0]].messages[0] == {"messageId": 1, "sku": "S0", "values": {"quantity": 0, "price": "9.99"}}
     states = listings.states(US)

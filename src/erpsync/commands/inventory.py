@@ -116,8 +116,9 @@ def _wait_for_feeds(runtime: Runtime, batches: list[int], timeout: float, *, qui
             Progress(*columns, console=err, disable=quiet, transient=True) as progress:
         task = progress.add_task("Feeds processed by Amazon", total=len(batches))
         while True:
-            feeds = [runtime.store.listings.feed(b) for b in batches]
-            done = sum(1 for f in feeds if f is not None and f.status not in FEED_OPEN)
+            ours = set(batches)
+            done = sum(1 for f in runtime.store.listings.feeds(limit=10_000) if f.id in ours
+                       and f.status not in FEED_OPEN)
             progress.update(task, completed=done)
             if done == len(batches) or time.monotonic() > deadline:
                 return

@@ -551,7 +551,7 @@ class ListingFeed:
     marketplace_id: str
     feed_id: str | None
     status: str
-    messages: list[dict[str, Any]]
+    messages: list[dict[str, Any]] | None  # None: not read (ListingStore.feeds without messages)
     created_at: datetime
     submitted_at: datetime | None
     status_since: datetime | None
@@ -699,13 +699,15 @@ class ListingStore:
             row = conn.execute(sa.select(listing_feeds).where(listing_feeds.c.id == batch_id)).first()
         return ListingFeed(**row._mapping) if row else None
 
-    def feeds(self, status: Collection[str] | None = None, *, limit: int = 100) -> list[ListingFeed]:
-        """Newest first."""
-        query = sa.select(listing_feeds).order_by(listing_feeds.c.id.desc()).limit(limit)
+    def feeds(self, status: Collection[str] | None = None, *, limit: int = 100,
+              messages: bool = False) -> list[ListingFeed]:
+        """Newest first; their ``messages`` only with ``messages`` (up to 25,000 each), else None."""
+        columns = [c for c in listing_feeds.c if messages or c.name != "messages"]
+        query = sa.select(*columns).order_by(listing_feeds.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(listing_feeds.c.status.in_(status))
         with self.reader.connect() as conn:
-            return [ListingFeed(**row._mapping) for row in conn.execute(query)]
+            return [ListingFeed(**{"messages": None, **row._mapping}) for row in conn.execute(query)]
 
     def feed_update(self, batch_id: int, **values: Any) -> None:
         allowed = {"feed_id", "status", "submitted_at", "status_since", "finished_at", "resubmits", "flagged",
