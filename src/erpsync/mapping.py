@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -381,11 +382,17 @@ def unpublished(item_id: str, item_type: int, active: bool, settings: InventoryS
         return "inactive in Sage"
     if item_type in KIT_ITEM_TYPES:
         return "a kit (excluded: docs/inventory.md)"
-    if settings.include and not any(fnmatch.fnmatchcase(item_id, p) for p in settings.include):
+    if settings.include and not _patterns(tuple(settings.include)).match(item_id):
         return "not in [inventory] include"
-    if any(fnmatch.fnmatchcase(item_id, p) for p in settings.exclude):
+    if settings.exclude and _patterns(tuple(settings.exclude)).match(item_id):
         return "in [inventory] exclude"
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled expression for shell-style patterns (``TENT-*``), case-sensitive as fnmatchcase."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
 def safety_stock_for(item_id: str, settings: InventorySettings) -> Decimal:
