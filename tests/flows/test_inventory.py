@@ -3,7 +3,6 @@ sync, the per-message error path and its replay, FATAL and stuck feeds, change d
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 import pytest
 
