@@ -3,13 +3,11 @@ sync, the per-message error path and its replay, FATAL and stuck feeds, change d
 
 from __future__ import annotations
 
-
 import pytest
-
-from tests.flows.listing_helpers import SKUS, expected_quantities, feeds_done, listed, sandbox_listings, sync
 
 from erpsync.runtime import deadletter
 from erpsync.sage500 import availability
+from tests.flows.listing_helpers import SKUS, expected_quantities, feeds_done, listed, sandbox_listings, sync
 
 @pytest.fixture
 def shop(make_pipeline):
