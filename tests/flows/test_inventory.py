@@ -9,6 +9,7 @@ from erpsync.runtime import deadletter
 from erpsync.sage500 import availability
 from tests.flows.listing_helpers import SKUS, expected_quantities, feeds_done, listed, sandbox_listings, sync
 
+
 @pytest.fixture
 def shop(make_pipeline):
     pipeline = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20, "debounce_seconds": 0.1},
