@@ -12,6 +12,7 @@ import erpsync
 from erpsync import config as config_mod
 from erpsync.commands import dlq, orders, sage500, sandbox
 from erpsync.commands import settlements as settlements_commands
+from erpsync.commands import inventory as inventory_commands
 from erpsync.commands.check import check
 from erpsync.commands.demo import demo
 from erpsync.commands.web import web
@@ -29,6 +30,9 @@ app.add_typer(orders.app, name="orders", help="Amazon orders: preview a translat
 app.add_typer(settlements_commands.app, name="settlements", help="Settlement reports into the Sage GL: sync, import.")
 app.add_typer(users.app, name="users", help="Dashboard users: add, list, remove.")
 app.add_typer(pii.app, name="pii", help="Buyer data retention: purge.")
+app.add_typer(inventory_commands.inventory_app, name="inventory", help="Stock from Sage to Amazon.")
+app.add_typer(inventory_commands.prices_app, name="prices", help="Prices from Sage to Amazon.")
+app.add_typer(inventory_commands.reconcile_app, name="reconcile", help="Compare Sage with Amazon.")
 app.command()(check)
 app.command()(worker)
 app.command()(web)

@@ -200,6 +200,8 @@ class MappingSettings(Section):
     user_fields: dict[str, str] = Field(default_factory=dict)
     gl_accounts: dict[str, str] = Field(default_factory=dict)
     settlement: SettlementMapping = Field(default_factory=SettlementMapping)
+    # Sage item field (e.g. "ShortDesc", "LongDesc") -> Amazon listing attribute (e.g. "item_name"), sent in the feeds
+    attributes: dict[str, str] = Field(default_factory=dict)
 
 
 class QualitySettings(Section):
@@ -215,6 +217,39 @@ class QualitySettings(Section):
     quantity_mad_factor: Decimal = Field(default=Decimal("8"), gt=0)  # above median + factor × max(1.4826·MAD, 1)
     quantity_min_history: int = Field(default=10, ge=3)  # fewer earlier Sage orders of the item: no verdict
     quantity_history_days: int = Field(default=365, ge=1)  # how far back the Sage orders are read
+
+
+class InventorySettings(Section):
+    """Stock to Amazon (docs/inventory.md)."""
+
+    # the worker's periodic scan, the scan after order imports and the daily reconciliation (the commands work anyway)
+    enabled: bool = False
+    warehouses: list[str] = Field(default_factory=lambda: ["MAIN"], min_length=1)  # Sage WhseIDs that ship MFN
+    safety_stock: Decimal = Field(default=Decimal("0"), ge=0)  # units held back from every SKU
+    safety_stock_by_sku: dict[str, Decimal] = Field(default_factory=dict)  # Sage ItemID -> units (replaces global)
+    include: list[str] = Field(default_factory=list)  # Sage ItemIDs or patterns ("TENT-*") sold on Amazon; []: all
+    exclude: list[str] = Field(default_factory=list)  # Sage ItemIDs or patterns never sent to Amazon
+    product_type: str = "PRODUCT"
+    scan_interval_seconds: float = Field(default=900.0, gt=0)  # the periodic inventory_scan
+    debounce_seconds: float = Field(default=60.0, ge=0)  # a scan this long after an order import touched stock
+    feed_poll_seconds: float = Field(default=60.0, gt=0)  # between getFeed calls (Amazon's seconds)
+    feed_stuck_minutes: float = Field(default=120.0, gt=0)  # IN_QUEUE/IN_PROGRESS longer: flagged, resubmitted once
+    max_messages: int = Field(default=25_000, ge=1, le=25_000)  # messages per JSON_LISTINGS_FEED
+    reconcile_interval_seconds: float = Field(default=86_400.0, gt=0)  # the daily reconciliation
+
+
+class PriceSettings(Section):
+    """Prices to Amazon from a Sage price sheet (docs/inventory.md)."""
+
+    enabled: bool = True
+    sheet: Literal["ListPrice", "Sheet2Price", "Sheet3Price", "Sheet4Price"] = "ListPrice"
+    warehouse: str | None = "MAIN"  # whose price sheet; None: the first warehouse that prices the item
+    markup_percent: Decimal = Decimal("0")  # added to the sheet price (negative: a discount)
+    round_to: Decimal = Field(default=Decimal("0.01"), gt=0)  # rounded half-up to a multiple of this
+    ending: Decimal | None = Field(default=None, ge=0, lt=1)  # e.g. 0.99: the next price ending in .99
+    guard_percent: Decimal = Field(default=Decimal("30"), gt=0)  # a larger change from the acknowledged price is held
+    minimum_percent: Decimal | None = Field(default=None, ge=0, lt=100)  # minimum_seller_allowed_price = price - x%
+    maximum_percent: Decimal | None = Field(default=None, ge=0)  # maximum_seller_allowed_price = price + x%
 
 
 class WebSettings(Section):
@@ -276,6 +311,8 @@ class Settings(Section):
     web: WebSettings = Field(default_factory=WebSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    inventory: InventorySettings = Field(default_factory=InventorySettings)
+    prices: PriceSettings = Field(default_factory=PriceSettings)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     def resolve_url(self, url: str) -> str:
@@ -416,6 +453,26 @@ warehouses = { MFN = "MAIN", AFN = "FBA" }
 # countries = { GB = "UK" }
 # Sage user fields filled from Amazon attributes (15 characters; Line.UserFld1 is the OrderItemId)
 # user_fields = { UserFld2 = "marketplace_id", UserFld3 = "is_prime", "Line.UserFld2" = "asin" }
+# Sage item fields -> Amazon listing attributes, sent with stock and prices (docs/inventory.md)
+# attributes = { ShortDesc = "item_name" }
+
+[inventory]
+# Stock to Amazon: Σ bins of these warehouses - open Sage orders - Amazon orders not yet in Sage - safety stock.
+# enabled: the worker scans every scan_interval_seconds and after order imports, and reconciles daily
+enabled = false
+# include = ["TENT-*", "WIDGET-BLU-L"]   # the Sage items sold on Amazon (default: every active item)
+warehouses = ["MAIN"]
+safety_stock = 0
+# safety_stock_by_sku = { "TENT-2P" = 5 }
+# exclude = ["GIFT-CARD"]
+feed_stuck_minutes = 120
+
+[prices]
+# Prices to Amazon from a Sage price sheet; a change over guard_percent from the last sent price is held
+sheet = "ListPrice"
+markup_percent = 0
+guard_percent = 30
+# ending = 0.99
 
 [quality]
 # Orders that look wrong are written to Sage ON HOLD with every reason (erpsync orders preview shows them), never

@@ -7,17 +7,19 @@ No I/O: every function takes the settings section it needs and returns a value o
 from __future__ import annotations
 
 import enum
+import fnmatch
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz, process, utils
 
 from erpsync import errors, model
-from erpsync.config import CarrierSettings, MappingSettings, OrderSettings
+from erpsync.config import CarrierSettings, InventorySettings, MappingSettings, OrderSettings, PriceSettings
 
 # --- order status ------------------------------------------------------------------------------------------------
 
@@ -439,3 +441,104 @@ class SettlementAccounts:
                     else "mapped"
                 return SettlementAccount(self.accounts[key], rule)
         return None
+
+
+# --- stock and prices to Amazon (docs/inventory.md) ----------------------------------------------------------------
+
+# Marketplace -> the currency its offers are priced in (the Sage price sheet's CurrID).
+MARKETPLACE_CURRENCY = {
+    "ATVPDKIKX0DER": "USD", "A2EUQ1WTGCTBG2": "CAD", "A1AM78C64UM0Y8": "MXN", "A2Q3Y263D00KWC": "BRL",
+    "A1F83G8C2ARO7P": "GBP", "A1PA6795UKMFR9": "EUR", "A13V1IB3VIYZZH": "EUR", "APJ6JRA9NG5V4": "EUR",
+    "A1RKKUPIHCS9HS": "EUR", "A1805IZSGTT6HS": "EUR", "A1VC38T7YXB528": "JPY", "A39IBJ37TRP1C6": "AUD",
+}
+KIT_ITEM_TYPES = frozenset({7, 8})  # timItem.ItemType: 7 BTO kit, 8 assembly kit (excluded, docs/inventory.md)
+LISTING_FIELDS = ("quantity", "price", "minimum_price", "maximum_price", "attributes")
+
+
+def currency_for(marketplace_id: str) -> str:
+    try:
+        return MARKETPLACE_CURRENCY[marketplace_id]
+    except KeyError:
+        raise errors.ConfigError(f"marketplace {marketplace_id} has no known currency; erpsync prices "
+                                 f"{', '.join(sorted(MARKETPLACE_CURRENCY))}") from None
+
+
+def amazon_skus(item_id: str, settings: MappingSettings) -> list[str]:
+    """The SellerSKUs a Sage item is sold under: every ``sku_aliases`` key naming it, else the ItemID itself."""
+    aliased = sorted(sku for sku, item in settings.sku_aliases.items() if item.casefold() == item_id.casefold())
+    return aliased or [item_id]
+
+
+def unpublished(item_id: str, item_type: int, active: bool, settings: InventorySettings) -> str | None:
+    """Why a Sage item is not published to Amazon, or None: inactive, a kit, not in ``include``, in ``exclude``."""
+    if not active:
+        return "inactive in Sage"
+    if item_type in KIT_ITEM_TYPES:
+        return "a kit (excluded: docs/inventory.md)"
+    if settings.include and not _patterns(tuple(settings.include)).match(item_id):
+        return "not in [inventory] include"
+    if settings.exclude and _patterns(tuple(settings.exclude)).match(item_id):
+        return "in [inventory] exclude"
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled expression for shell-style patterns (``TENT-*``), case-sensitive as fnmatchcase."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def safety_stock_for(item_id: str, settings: InventorySettings) -> Decimal:
+    return settings.safety_stock_by_sku.get(item_id, settings.safety_stock)
+
+
+def available_units(net_in_sage: Decimal, unwritten_amazon: Decimal, safety_stock: Decimal) -> int:
+    """Units to offer on Amazon: what Sage can ship (bins less open Sage orders) less Amazon orders Sage has not
+    written yet less the safety stock, in whole units (a fraction is not offered), never below 0."""
+    units = (net_in_sage - unwritten_amazon - safety_stock).to_integral_value(rounding=ROUND_FLOOR)
+    return max(int(units), 0)
+
+
+def listing_price(sheet_price: Decimal, settings: PriceSettings) -> Decimal:
+    """The Amazon price of a Sage sheet price: markup, then rounded half-up to ``round_to``, then raised to the
+    next price with the given ``ending`` (19.20 with ending 0.99 is 19.99)."""
+    price = sheet_price * (1 + settings.markup_percent / 100)
+    price = (price / settings.round_to).to_integral_value(rounding=ROUND_HALF_UP) * settings.round_to
+    if settings.ending is not None:
+        whole = price.to_integral_value(rounding=ROUND_FLOOR)
+        price = whole + settings.ending if whole + settings.ending >= price else whole + 1 + settings.ending
+    return price.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def price_bounds(price: Decimal, settings: PriceSettings) -> tuple[Decimal | None, Decimal | None]:
+    """(minimum_seller_allowed_price, maximum_seller_allowed_price) around ``price``, when configured."""
+    cent = Decimal("0.01")
+    low = None if settings.minimum_percent is None else \
+        (price * (1 - settings.minimum_percent / 100)).quantize(cent, rounding=ROUND_HALF_UP)
+    high = None if settings.maximum_percent is None else \
+        (price * (1 + settings.maximum_percent / 100)).quantize(cent, rounding=ROUND_HALF_UP)
+    return low, high
+
+
+def price_guard(sku: str, new: Decimal, acknowledged: Decimal | None, settings: PriceSettings) -> str | None:
+    """Why ``new`` must be held for review instead of sent (a change over ``guard_percent`` from the price Amazon
+    last acknowledged: a typo in Sage must not sell a $500 item for $5), or None."""
+    if acknowledged is None or acknowledged <= 0:
+        return None
+    change = (new - acknowledged) / acknowledged * 100
+    if abs(change) <= settings.guard_percent:
+        return None
+    return (f"SKU {sku!r}: the new price {new} is {change:+.0f}% from the price Amazon acknowledged ({acknowledged}), "
+            f"more than [prices] guard_percent ({settings.guard_percent}%); held, not sent. Correct the Sage price "
+            f"sheet and replay this dead letter, or approve it with `erpsync prices approve {sku}`")
+
+
+def listing_changes(desired: dict[str, Any], acknowledged: dict[str, Any] | None, in_flight: dict[str, Any] | None,
+                    refused: dict[str, Any] | None, *, full: bool = False) -> dict[str, Any]:
+    """The fields of ``desired`` to send: those that differ from what Amazon acknowledged, unless the same value is
+    already in flight or Amazon refused exactly that value before (its dead letter is open); ``full``: all."""
+    if full:
+        return dict(desired)
+    acknowledged, in_flight, refused = acknowledged or {}, in_flight or {}, refused or {}
+    return {name: value for name, value in desired.items()
+            if value != acknowledged.get(name) and value != in_flight.get(name) and value != refused.get(name)}

@@ -22,8 +22,8 @@ from sqlalchemy.sql.visitors import cloned_traverse, iterate
 from sqlglot import exp
 
 from erpsync import model
-from erpsync.sage500 import (backend, catalog, database, history, ledger, orders, posting, schema_check, shipments,
-                             sql, warehouse)
+from erpsync.sage500 import (availability, backend, catalog, database, history, ledger, orders, posting, pricing,
+                             schema_check, shipments, sql, warehouse)
 from erpsync.sage500 import gateway as gateway_module
 from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.schema import tciSurrogateKey_R
@@ -106,6 +106,9 @@ def scenario(engine, make_order, stock) -> None:
     history.quantities(engine, "SOA", ["WIDGET-BLU-L"], days=30)  # the data-quality checks' reads
     history.list_prices(engine, "SOA", "USD", ["WIDGET-BLU-L"], warehouse_id="MAIN")
     history.hold(engine, "113-1000000-0000001")
+    availability.items(engine, "SOA")
+    pricing.prices(engine, "SOA", "USD", sheet="Sheet2Price", whse_id="MAIN")
+    pricing.prices(engine, "SOA", "USD")
     entry = model.JournalEntry(reference="S-1", date=datetime(2026, 1, 20, tzinfo=timezone.utc), currency="USD",
                                lines=[model.JournalLine(account="1050", amount=Decimal("10.5")),
                                       model.JournalLine(account="4010", amount=Decimal("-10.5"))])

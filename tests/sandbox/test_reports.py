@@ -238,7 +238,7 @@ def test_bad_report_requests_get_amazons_status_codes_and_error_shape(sandbox, a
 
     url = "/reports/2021-06-30/reports"
     check(api.post(url, json={"reportType": SETTLEMENT, "marketplaceIds": [US]}), 400, "cannot be requested")
-    check(api.post(url, json={"reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "marketplaceIds": [US]}), 400,
+    check(api.post(url, json={"reportType": "GET_FLAT_FILE_OPEN_LISTINGS_DATA", "marketplaceIds": [US]}), 400,
           "not supported")
     check(api.post(url, json={"reportType": ALL_ORDERS}), 400, "marketplaceIds is required")
     check(api.post(url, json={"reportType": ALL_ORDERS, "marketplaceIds": [US],

@@ -89,3 +89,8 @@ class Feeds:
 
 def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def cancel_feed(client: AmazonClient, feed_id: str) -> None:
+    """cancelFeed: only a feed still IN_QUEUE can be cancelled (Amazon answers 400 otherwise)."""
+    client.call("cancelFeed", "DELETE", f"{BASE}/feeds/{quote(feed_id, safe='')}")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 BASE = "/reports/2021-06-30"  # Amazon's model reports_2021-06-30.json (paths, methods, operationIds)
 SETTLEMENT = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 ALL_ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
+MERCHANT_LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,12 @@ class Reports:
         if end is not None:
             body["dataEndTime"] = _iso(end)
         return str(self._client.call("createReport", "POST", f"{BASE}/reports", body=body).body["reportId"])
+
+    def request_merchant_listings_report(self, marketplace_id: str) -> str:
+        """Ask for the All Listings Report (every SKU, active or not, with price, quantity and fulfillment channel)
+        of one marketplace (Amazon reads only the first); the report id."""
+        return str(self._client.call("createReport", "POST", f"{BASE}/reports", body={
+            "reportType": MERCHANT_LISTINGS, "marketplaceIds": [marketplace_id]}).body["reportId"])
 
     def report_status(self, report_id: str) -> ReportInfo:
         return ReportInfo.from_api(self._client.call("getReport", "GET",

@@ -14,6 +14,7 @@ import threading
 from erpsync import logs
 from erpsync.amazon.notifications import OrderChange, SqsConsumer
 from erpsync.errors import InvalidData
+from erpsync.flows import listing_intake
 from erpsync.flows.jobs import Host
 
 log = logs.get(__name__)
@@ -81,7 +82,8 @@ def consume_sqs(runtime: Host, stop: threading.Event, *, wait_seconds: int = 20)
             try:
                 consumer.consume(lambda change: admit(runtime, change, source="sqs") is None
                                  and receive(runtime, change, source="sqs"),
-                                 on_invalid=lambda _body, error: reject(runtime, error, source="sqs"),
+                                 on_invalid=lambda body, error: listing_intake.receive_or_reject(
+                                     runtime, body, error, reject, source="sqs"),
                                  stop=stop)
             except Exception as exc:  # noqa: BLE001 - SQS unreachable: log, wait, poll again
                 log.error("sqs.poll_failed", error=f"{type(exc).__name__}: {exc}")

@@ -54,6 +54,7 @@ A = mapping.ActionKind
 WRITES = (A.WRITE, A.WRITE_ON_HOLD, A.WRITE_SHIPPED)
 S = model.OrderStatus
 IN_SAGE = ("written", "shipped", "confirmed")
+STOCK_ACTIONS = frozenset({*(kind.value for kind in WRITES), A.VOID.value})  # orders that move Sage's availability
 
 
 # --- failure bookkeeping ---------------------------------------------------------------------------------------
@@ -252,6 +253,8 @@ def apply_order(ctx: JobContext, order: dict) -> dict:
         Binder(ctx.store).mark_applied(oid, canonical.last_update_date)  # its dead letter answers for this state
         raise
     binder.mark_applied(oid, canonical.last_update_date)
+    if ctx.settings.inventory.enabled and result["action"] in STOCK_ACTIONS:  # debounced: one scan per delay
+        ctx.enqueue("inventory_scan", key="inventory_scan", delay=ctx.settings.inventory.debounce_seconds)
     return result
 
 

@@ -25,6 +25,7 @@ from erpsync.runtime.jobs import Runtime
 log = logs.get(__name__)
 
 PERIODIC_JOBS = ("sync_window", "scan_shipments", "sync_settlements")  # their identity key is their name
+INVENTORY_JOBS = ("inventory_scan", "reconcile_inventory")  # periodic too when [inventory] enabled
 
 
 @dataclass
@@ -46,6 +47,11 @@ class Scheduler:
                  "sync_settlements": settings.mapping.settlement.sync_interval_seconds}
         self.entries = [Entry(name, every[name], lambda name=name: runtime.enqueue(name, key=name))
                         for name in PERIODIC_JOBS if name in registered()]
+        if settings.inventory.enabled:  # stock and prices (docs/inventory.md)
+            every.update(inventory_scan=settings.inventory.scan_interval_seconds,
+                         reconcile_inventory=settings.inventory.reconcile_interval_seconds)
+            self.entries += [Entry(name, every[name], lambda name=name: runtime.enqueue(name, key=name))
+                             for name in INVENTORY_JOBS if name in registered()]
         lost_after = settings.queue.recover_after_seconds
         self.entries.append(Entry("recover_lost_jobs", min(lost_after, settings.queue.lease_seconds) / 4,
                                   lambda: runtime.recover_lost(timedelta(seconds=lost_after))))

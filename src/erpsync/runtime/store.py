@@ -12,8 +12,9 @@ import logging
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -182,6 +183,53 @@ web_login_failures = sa.Table(  # failed logins, the rate limit shared by every 
     sa.Column("client", sa.String(64), nullable=False, index=True),
     sa.Column("at", UtcDateTime, nullable=False, index=True),
 )
+# stock and prices (issue 10, migration 0005): values per SKU and marketplace as JSON objects
+# {"quantity": int, "price": "19.99", "minimum_price"?, "maximum_price"?, "attributes"?: {name: value}}
+listing_state = sa.Table(
+    "listing_state", metadata,
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("marketplace_id", sa.String(16), primary_key=True),
+    sa.Column("item_id", sa.String(30)),
+    sa.Column("desired", sa.JSON),  # what Sage said at the last scan
+    sa.Column("desired_at", UtcDateTime),
+    sa.Column("acked", sa.JSON),  # what Amazon accepted (processing report)
+    sa.Column("acked_at", UtcDateTime),
+    sa.Column("sent", sa.JSON),  # in a feed not finished yet
+    sa.Column("feed_batch", sa.Integer, index=True),  # that feed's listing_feeds.id
+    sa.Column("refused", sa.JSON),  # refused by Amazon: not sent again until Sage changes it or a replay
+    sa.Column("held", sa.JSON),  # {"price", "reason", "approved"}: a price the guard holds for review
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+listing_feeds = sa.Table(
+    "listing_feeds", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("marketplace_id", sa.String(16), nullable=False),
+    sa.Column("feed_id", sa.String(32), index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # queued, IN_QUEUE, IN_PROGRESS, DONE, ...
+    sa.Column("messages", sa.JSON, nullable=False),  # [{"messageId", "sku", "values"}]
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("submitted_at", UtcDateTime),
+    sa.Column("status_since", UtcDateTime),  # when erpsync first saw the current status (stuck detection)
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("resubmits", sa.Integer, nullable=False),
+    sa.Column("flagged", sa.Text),  # why it was flagged (stuck)
+    sa.Column("summary", sa.JSON),  # the processing report's summary
+)
+fba_levels = sa.Table(
+    "fba_levels", metadata,
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("marketplace_id", sa.String(16), primary_key=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("as_of", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # notification | getInventorySummaries
+)
+reconciliations = sa.Table(
+    "reconciliations", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("marketplace_id", sa.String(16), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+)
 
 
 # --- rows ----------------------------------------------------------------------------------------------------
@@ -326,6 +374,7 @@ class Store:
         self.engine = engine
         self.reader = _reader(engine)
         self.dead_letters = DeadLetters(engine)
+        self.listings = ListingStore(engine)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -724,6 +773,263 @@ class DeadLetters:
             if changed:
                 _audit_row(conn, audit)
             return changed
+
+
+@dataclass(frozen=True)
+class ListingState:
+    sku: str
+    marketplace_id: str
+    item_id: str | None
+    desired: dict[str, Any] | None
+    desired_at: datetime | None
+    acked: dict[str, Any] | None
+    acked_at: datetime | None
+    sent: dict[str, Any] | None
+    feed_batch: int | None
+    refused: dict[str, Any] | None
+    held: dict[str, Any] | None
+    updated_at: datetime
+
+
+class Comparison(NamedTuple):
+    acked: dict[str, Any] | None
+    sent: dict[str, Any] | None
+    refused: dict[str, Any] | None
+    held: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ListingFeed:
+    id: int
+    marketplace_id: str
+    feed_id: str | None
+    status: str
+    messages: list[dict[str, Any]] | None  # None: not read (ListingStore.feeds without messages)
+    created_at: datetime
+    submitted_at: datetime | None
+    status_since: datetime | None
+    finished_at: datetime | None
+    resubmits: int
+    flagged: str | None
+    summary: dict[str, Any] | None
+
+
+FEED_OPEN = ("queued", "IN_QUEUE", "IN_PROGRESS")
+
+
+class ListingStore:
+    """Stock and prices per SKU and marketplace (desired, sent, acknowledged, refused, held), the feeds that carry
+    them, FBA quantities and reconciliation results. The rules that decide what to send: :mod:`erpsync.mapping`."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.reader = _reader(engine)
+
+    # state per SKU -----------------------------------------------------------------------------------------------
+
+    def states(self, marketplace_id: str, skus: Collection[str] | None = None) -> dict[str, ListingState]:
+        query = sa.select(listing_state).where(listing_state.c.marketplace_id == marketplace_id)
+        with self.reader.connect() as conn:
+            rows = conn.execute(query)
+            found = {row.sku: ListingState(**row._mapping) for row in rows}
+        return found if skus is None else {sku: found[sku] for sku in skus if sku in found}
+
+    def comparison(self, marketplace_id: str) -> dict[str, Comparison]:
+        """Per SKU only what a scan compares with (acknowledged, in flight, refused, held): the scan of a large
+        catalogue reads no more than it needs."""
+        c = listing_state.c
+        query = sa.select(c.sku, c.acked, c.sent, c.refused, c.held).where(c.marketplace_id == marketplace_id)
+        with self.reader.connect() as conn:
+            return {row.sku: Comparison(row.acked, row.sent, row.refused, row.held) for row in conn.execute(query)}
+
+    def record_scan(self, marketplace_id: str, desired: dict[str, tuple[str, dict[str, Any]]],
+                    sends: dict[str, dict[str, Any]], held: dict[str, dict[str, Any] | None],
+                    max_messages: int) -> list[int]:
+        """One transaction: every SKU's ``desired`` values (sku: (item_id, values)) and ``held`` price (None: none
+        held any more), and the ``sends`` (sku: values) queued as feeds of at most ``max_messages`` messages, noted
+        as in flight. Returns the new feeds' ids."""
+        now = utcnow()
+        rows = [{"sku": sku, "marketplace_id": marketplace_id, "item_id": item_id, "desired": values,
+                 "desired_at": now, "updated_at": now} for sku, (item_id, values) in desired.items()]
+        batches: list[int] = []
+        with self.engine.begin() as conn:
+            if rows:
+                stmt = _dialect_insert(conn, listing_state)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["sku", "marketplace_id"],
+                    set_={name: stmt.excluded[name] for name in ("item_id", "desired", "desired_at", "updated_at")}),
+                    rows)
+            if held:
+                conn.execute(listing_state.update().where(
+                    listing_state.c.marketplace_id == marketplace_id,
+                    listing_state.c.sku == sa.bindparam("the_sku")).values(held=sa.bindparam("the_held")),
+                    [{"the_sku": sku, "the_held": value} for sku, value in held.items()])
+            skus = sorted(sends)
+            for start in range(0, len(skus), max_messages):
+                chunk = skus[start:start + max_messages]
+                messages = [{"messageId": number, "sku": sku, "values": sends[sku]}
+                            for number, sku in enumerate(chunk, 1)]
+                batch = conn.execute(listing_feeds.insert().values(
+                    marketplace_id=marketplace_id, status="queued", messages=messages, created_at=now,
+                    resubmits=0)).inserted_primary_key[0]
+                batches.append(batch)
+                conn.execute(listing_state.update().where(
+                    listing_state.c.marketplace_id == marketplace_id,
+                    listing_state.c.sku == sa.bindparam("the_sku")).values(
+                    sent=sa.bindparam("the_sent"), feed_batch=batch, updated_at=now),
+                    [{"the_sku": sku, "the_sent": sends[sku]} for sku in chunk])
+        return batches
+
+    def acknowledge(self, batch_id: int, accepted: dict[str, dict[str, Any]],
+                    refused: dict[str, dict[str, Any]]) -> None:
+        """A feed's per-message results: accepted values become the acknowledged ones, refused values are kept
+        (not sent again as they are); both leave flight if this feed carried them."""
+        feed = self.feed(batch_id)
+        if feed is None:
+            raise ValueError(f"listing feed {batch_id} does not exist")
+        now = utcnow()
+        states = self.states(feed.marketplace_id, [*accepted, *refused])
+        rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "this feed carried the values"
+        for sku, values in accepted.items():
+            state = states.get(sku)
+            merged = {**((state.acked if state else None) or {}), **values}
+            refused_before = {k: v for k, v in ((state.refused if state else None) or {}).items() if k not in values}
+            rows[bool(state and state.feed_batch == batch_id)].append(
+                {"the_sku": sku, "acked": merged, "acked_at": now, "refused": refused_before or None})
+        refusals: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+        for sku, values in refused.items():
+            state = states.get(sku)
+            refusals[bool(state and state.feed_batch == batch_id)].append({"the_sku": sku, "refused": values})
+        one = listing_state.update().where(listing_state.c.marketplace_id == feed.marketplace_id,
+                                           listing_state.c.sku == sa.bindparam("the_sku"))
+        landed = {"sent": None, "feed_batch": None}
+        with self.engine.begin() as conn:
+            for carried, chunk in rows.items():
+                if chunk:
+                    conn.execute(one.values(acked=sa.bindparam("acked"), acked_at=sa.bindparam("acked_at"),
+                                            refused=sa.bindparam("refused"), updated_at=now,
+                                            **(landed if carried else {})), chunk)
+            for carried, chunk in refusals.items():
+                if chunk:
+                    conn.execute(one.values(refused=sa.bindparam("refused"), updated_at=now,
+                                            **(landed if carried else {})), chunk)
+
+    def release(self, batch_id: int) -> int:
+        """Take a feed's values out of flight unacknowledged (FATAL, cancelled, stuck): the next scan sends them."""
+        with self.engine.begin() as conn:
+            return conn.execute(listing_state.update().where(listing_state.c.feed_batch == batch_id)
+                                .values(sent=None, feed_batch=None, updated_at=utcnow())).rowcount
+
+    def forget(self, marketplace_id: str, sku: str, *fields: str) -> None:
+        """Drop what Amazon refused (a replay) and, for ``fields``, the acknowledged values: they are sent again."""
+        state = self.states(marketplace_id, [sku]).get(sku)
+        if state is None:
+            return
+        acked = {k: v for k, v in (state.acked or {}).items() if k not in fields}
+        with self.engine.begin() as conn:
+            conn.execute(self._one(marketplace_id, sku).values(refused=None, acked=acked or None,
+                                                                updated_at=utcnow()))
+
+    def approve_price(self, marketplace_id: str, sku: str) -> dict[str, Any] | None:
+        """Approve the price the guard holds for ``sku``: the next scan sends it. The held price, or None."""
+        state = self.states(marketplace_id, [sku]).get(sku)
+        if state is None or not state.held:
+            return None
+        held = {**state.held, "approved": True}
+        with self.engine.begin() as conn:
+            conn.execute(self._one(marketplace_id, sku).values(held=held, updated_at=utcnow()))
+        return held
+
+    @staticmethod
+    def _one(marketplace_id: str, sku: str):
+        return listing_state.update().where(listing_state.c.marketplace_id == marketplace_id,
+                                            listing_state.c.sku == sku)
+
+    # feeds -----------------------------------------------------------------------------------------------------
+
+    def feed(self, batch_id: int) -> ListingFeed | None:
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(listing_feeds).where(listing_feeds.c.id == batch_id)).first()
+        return ListingFeed(**row._mapping) if row else None
+
+    def feeds(self, status: Collection[str] | None = None, *, limit: int = 100,
+              messages: bool = False) -> list[ListingFeed]:
+        """Newest first; their ``messages`` only with ``messages`` (up to 25,000 each), else None."""
+        columns = [c for c in listing_feeds.c if messages or c.name != "messages"]
+        query = sa.select(*columns).order_by(listing_feeds.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(listing_feeds.c.status.in_(status))
+        with self.reader.connect() as conn:
+            return [ListingFeed(**{"messages": None, **row._mapping}) for row in conn.execute(query)]
+
+    def feed_update(self, batch_id: int, **values: Any) -> None:
+        allowed = {"feed_id", "status", "submitted_at", "status_since", "finished_at", "resubmits", "flagged",
+                   "summary"}
+        if set(values) - allowed:
+            raise ValueError(f"listing feed fields {sorted(set(values) - allowed)} cannot be set")
+        with self.engine.begin() as conn:
+            conn.execute(listing_feeds.update().where(listing_feeds.c.id == batch_id).values(**values))
+
+    # Amazon orders not yet in Sage -------------------------------------------------------------------------------
+
+    def unwritten_order_lines(self) -> dict[str, list[tuple[str, Decimal]]]:
+        """Amazon orders the journal has not seen written to Sage (received, writing): their (SKU, quantity) lines,
+        from the pending ``apply_order`` message (the canonical order) or else the last ORDER_CHANGE received."""
+        with self.reader.connect() as conn:
+            open_ids = [r.amazon_order_id for r in conn.execute(
+                sa.select(order_journal.c.amazon_order_id)
+                .where(order_journal.c.status.in_(("received", "writing"))))]
+            if not open_ids:
+                return {}
+            lines: dict[str, list[tuple[str, Decimal]]] = {}
+            for row in conn.execute(sa.select(job_keys.c.message).where(job_keys.c.job == "apply_order")):
+                order = ((row.message or {}).get("payload") or {}).get("order") or {}
+                oid = order.get("amazon_order_id")
+                if oid in open_ids:
+                    lines[oid] = [(line["sku"], Decimal(str(line["quantity"])) - Decimal(
+                        str(line.get("quantity_shipped") or 0))) for line in order.get("lines") or ()]
+            for start in range(0, len(open_ids), 500):
+                chunk = [oid for oid in open_ids[start:start + 500] if oid not in lines]
+                rows = conn.execute(sa.select(inbox.c.amazon_order_id, inbox.c.payload)
+                                    .where(inbox.c.amazon_order_id.in_(chunk),
+                                           inbox.c.notification_type == "ORDER_CHANGE")
+                                    .order_by(inbox.c.received_at))
+                for row in rows:  # the latest notification wins
+                    items = (row.payload or {}).get("items") or ()
+                    lines[row.amazon_order_id] = [(item["sku"], Decimal(item["quantity"]) - Decimal(
+                        item.get("quantity_shipped") or 0)) for item in items]
+        return lines
+
+    # FBA quantities and reconciliations ------------------------------------------------------------------------
+
+    def fba_set(self, marketplace_id: str, sku: str, quantity: int, as_of: datetime, source: str) -> bool:
+        """Record Amazon's fulfillable FBA quantity unless a newer one is known; True when recorded."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(fba_levels.c.as_of).where(
+                fba_levels.c.sku == sku, fba_levels.c.marketplace_id == marketplace_id)).first()
+            if row is not None and row.as_of > as_of:
+                return False
+            _upsert(conn, fba_levels, {"sku": sku, "marketplace_id": marketplace_id},
+                    {"quantity": quantity, "as_of": as_of, "source": source})
+        return True
+
+    def fba_levels(self, marketplace_id: str) -> dict[str, tuple[int, datetime, str]]:
+        with self.reader.connect() as conn:
+            return {r.sku: (r.quantity, r.as_of, r.source) for r in conn.execute(
+                sa.select(fba_levels).where(fba_levels.c.marketplace_id == marketplace_id))}
+
+    def reconciliation_add(self, marketplace_id: str, result: dict[str, Any]) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(reconciliations.insert().values(
+                marketplace_id=marketplace_id, at=utcnow(), result=result)).inserted_primary_key[0]
+
+    def reconciliation_last(self, marketplace_id: str | None = None) -> tuple[datetime, dict[str, Any]] | None:
+        query = sa.select(reconciliations).order_by(reconciliations.c.id.desc()).limit(1)
+        if marketplace_id is not None:
+            query = query.where(reconciliations.c.marketplace_id == marketplace_id)
+        with self.reader.connect() as conn:
+            row = conn.execute(query).first()
+        return (row.at, row.result) if row else None
 
 
 # --- helpers -------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from erpsync.sandbox.core import AmazonError, AmazonHeaders, amazon_error, amazo
 from erpsync.sandbox.world import World
 
 # Every module of erpsync.sandbox that serves HTTP exposes ``router``; those present are included.
-ROUTERS = ("lwa", "orders", "scenario", "feeds", "reports", "listings", "inventory", "notifications_api")
+ROUTERS = ("lwa", "orders", "scenario", "feeds", "reports", "listings", "inventory", "notifications_api",
+           "listing_events")
 
 
 async def _http_error(request, exc: HTTPException):

@@ -306,7 +306,7 @@ def render_item(listing: Listing, marketplace_ids: list[str], included: list[str
         elif name == "attributes":
             item["attributes"] = attributes_of(listing, marketplace_ids[0])
         elif name == "issues":
-            item["issues"] = []
+            item["issues"] = [dict(issue) for issue in listing.issues]
         elif name == "offers":
             item["offers"] = [
                 {"marketplaceId": marketplace_id, "offerType": "B2C",

@@ -33,6 +33,7 @@ API = "/reports/2021-06-30"
 
 SETTLEMENT = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 ALL_ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
+MERCHANT_LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 SETTLEMENT_PERIOD = timedelta(days=14)
 DEPOSIT_DELAY = timedelta(days=2)
 QUEUE_SECONDS = 10
@@ -57,6 +58,46 @@ ALL_ORDERS_COLUMNS = (
     "ship-state", "ship-postal-code", "ship-country", "promotion-ids", "is-business-order", "purchase-order-number",
     "price-designation",
 )
+
+
+# The All Listings Report, Amazon's "Inventory reports attributes" page, in that order (tab-separated).
+MERCHANT_LISTINGS_COLUMNS = (
+    "item-name", "item-description", "listing-id", "seller-sku", "price", "quantity", "open-date", "image-url",
+    "item-is-marketplace", "product-id-type", "zshop-shipping-fee", "item-note", "item-condition", "zshop-category1",
+    "zshop-browse-path", "zshop-storefront-feature", "asin1", "asin2", "asin3", "will-ship-internationally",
+    "expedited-shipping", "zshop-boldface", "product-id", "bid-for-featured-placement", "add-delete",
+    "pending-quantity", "fulfillment-channel", "merchant-shipping-group", "status",
+)
+CONDITION_CODES = {"new_new": "11", "used_like_new": "1", "used_very_good": "2", "used_good": "3",
+                   "used_acceptable": "4", "collectible_like_new": "5", "refurbished_refurbished": "10"}
+
+
+def merchant_listings_file(listings: list[Any], currency: str) -> str | None:
+    """GET_MERCHANT_LISTINGS_ALL_DATA over the seller's listings of ``currency`` (active and inactive): one row per
+    SKU; an Amazon-fulfilled listing has no quantity (Amazon counts it: FBA inventory) and its channel in
+    ``fulfillment-channel``. None when the seller has no listing."""
+    rows = []
+    for listing in sorted(listings, key=lambda item: item.sku):
+        if listing.currency != currency:
+            continue
+        seller_fulfilled = listing.fulfillment_channel == "DEFAULT"
+        opened = listing.created or listing.updated
+        values = {
+            "item-name": listing.title, "listing-id": listing.asin[-10:] + listing.sku[-4:],
+            "seller-sku": listing.sku, "price": f"{cents(listing.price):f}",
+            "quantity": str(listing.quantity) if seller_fulfilled else "",
+            "open-date": opened.strftime("%Y-%m-%d %H:%M:%S PST") if opened else "",
+            "item-is-marketplace": "y", "product-id-type": "1",
+            "item-condition": CONDITION_CODES.get(listing.condition, "11"), "asin1": listing.asin,
+            "will-ship-internationally": "1", "product-id": listing.asin, "pending-quantity": "0",
+            "fulfillment-channel": listing.fulfillment_channel,
+            "merchant-shipping-group": "Migrated Template" if seller_fulfilled else "",
+            "status": "Active" if "BUYABLE" in listing.status else "Inactive",
+        }
+        rows.append("\t".join(str(values.get(c, "")).replace("\t", " ") for c in MERCHANT_LISTINGS_COLUMNS))
+    if not rows:
+        return None
+    return "\t".join(MERCHANT_LISTINGS_COLUMNS) + "\n" + "\n".join(rows) + "\n"
 
 
 def report_view(report: dict[str, Any]) -> dict[str, Any]:
@@ -250,8 +291,12 @@ def advance(world: World) -> None:
             ended = report["processingStartTime"] + timedelta(seconds=PROCESSING_SECONDS)
             if now < ended:
                 continue
-            content = all_orders_file(list(world.orders.values()), report["marketplaceIds"],
-                                      report["dataStartTime"], report["dataEndTime"])
+            if report["reportType"] == MERCHANT_LISTINGS:
+                marketplace = world.marketplaces[report["marketplaceIds"][0]]
+                content = merchant_listings_file(list(world.listings.values()), marketplace.currency)
+            else:
+                content = all_orders_file(list(world.orders.values()), report["marketplaceIds"],
+                                          report["dataStartTime"], report["dataEndTime"])
             report["processingEndTime"] = ended
             if content is None:
                 report["processingStatus"] = "CANCELLED"
@@ -284,9 +329,9 @@ def create_report(spec: CreateReportSpecification, request: Request,
     if spec.reportType == SETTLEMENT:
         raise invalid_input(f"Report type {SETTLEMENT} cannot be requested: Amazon makes settlement reports at the "
                             f"end of each settlement period; find them with getReports?reportTypes={SETTLEMENT}.")
-    if spec.reportType != ALL_ORDERS:
+    if spec.reportType not in (ALL_ORDERS, MERCHANT_LISTINGS):
         raise invalid_input(f"reportType {spec.reportType!r} is not supported by the sandbox; it makes {ALL_ORDERS} "
-                            f"on request and {SETTLEMENT} by itself.")
+                            f"and {MERCHANT_LISTINGS} on request and {SETTLEMENT} by itself.")
     query.known_marketplaces(world, "marketplaceIds", spec.marketplaceIds)
     now = world.now()
     end = query.parse_time(spec.dataEndTime.isoformat(), "dataEndTime") if spec.dataEndTime else now

@@ -107,6 +107,7 @@ class Listing:
     attributes: dict[str, Any] = field(default_factory=dict)
     created: datetime | None = None
     updated: datetime | None = None
+    issues: list[dict[str, Any]] = field(default_factory=list)  # Amazon's own findings (listing_events.py)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from prometheus_client.core import GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 
 from erpsync import logs
+from erpsync.amazon import listing_notifications
 from erpsync.amazon.notifications import MAX_BYTES, parse_notification
 from erpsync.errors import InvalidData
-from erpsync.flows import intake
+from erpsync.flows import intake, listing_intake
 from erpsync.runtime.jobs import Runtime
 
 log = logs.get(__name__)
@@ -63,6 +64,13 @@ def create_app(runtime: Runtime) -> FastAPI:
                                 f"have", code="too_large")
             await run_in_threadpool(intake.reject, runtime, error, source="webhook")
             return answer(413, "too_large", error=str(error))
+        if listing_notifications.handles(body):  # inventory and listing notifications (issue 10)
+            try:
+                taken = await run_in_threadpool(listing_intake.receive, runtime, body, source="webhook")
+            except InvalidData as exc:
+                await run_in_threadpool(intake.reject, runtime, exc, source="webhook")
+                return answer(400, "invalid", error=str(exc))
+            return answer(202, "queued") if taken else answer(200, "duplicate")
         try:
             change = parse_notification(body)
         except InvalidData as exc:

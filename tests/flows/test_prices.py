@@ -1,0 +1,94 @@
+"""Prices and attributes from Sage to Amazon against the sandbox over HTTP: prices on the listings after a sync,
+the guard holding a typo, its approval, an attribute mapped from a Sage item field, and Amazon's per-attribute
+validation error as a per-SKU dead letter naming the attribute."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from erpsync import mapping
+from erpsync.cli import app
+from erpsync.flows import prices
+from erpsync.sage500 import availability, pricing, schema
+from tests.flows.listing_helpers import SKUS, feeds_done, listed, sandbox_listings, sync
+
+US = "ATVPDKIKX0DER"
+
+
+def sheet(pipeline) -> dict[str, Decimal]:
+    return pricing.prices(pipeline.engine, "SOA", "USD", whse_id="MAIN")
+
+
+def run_feeds(pipeline) -> None:
+    with pipeline.workers():
+        pipeline.wait(lambda: feeds_done(pipeline), what="the feeds to finish")
+
+
+def set_list_price(pipeline, item_id: str, price: Decimal) -> None:
+    ps, item = schema.timPriceSheet, schema.timItem
+    with pipeline.engine.begin() as conn:
+        key = conn.execute(select(item.c.ItemKey).where(item.c.ItemID == item_id)).scalar_one()
+        conn.execute(update(ps).where(ps.c.ItemKey == key, ps.c.CurrID == "USD").values(ListPrice=price))
+
+
+def test_prices_reach_the_listings_with_markup_and_rounding(make_pipeline):
+    shop = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20},
+                         prices={"markup_percent": "10", "ending": "0.99"})
+    listed(shop, price="1.00")
+    sync(shop, fields=["price"])
+    run_feeds(shop)
+    on_amazon = sandbox_listings(shop)
+    for sku in SKUS:
+        expected = prices.offer_values(sheet(shop)[sku], shop.settings)["price"]
+        assert Decimal(str(on_amazon[sku]["price"])) == Decimal(expected)
+        assert expected.endswith(".99") and Decimal(expected) >= sheet(shop)[sku] * Decimal("1.1")
+
+
+def test_the_guard_holds_a_typo_and_approval_lets_a_meant_change_through(make_pipeline):
+    shop = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20})
+    listed(shop)
+    sync(shop, fields=["price"])
+    run_feeds(shop)
+    sku = SKUS[0]
+    before = Decimal(str(sandbox_listings(shop)[sku]["price"]))
+    set_list_price(shop, sku, (sheet(shop)[sku] / 100).quantize(Decimal("0.01")))  # a typo in Sage
+    counts = sync(shop, fields=["price"])
+    assert counts["messages"] == 0 and counts["held"] == 1
+    held = shop.runtime.store.listings.states(US)[sku].held
+    assert held["price"] == str(mapping.listing_price(sheet(shop)[sku], shop.settings.prices))
+    [letter] = [d for d in shop.runtime.store.dead_letters.list() if d.record == sku]
+    assert letter.error_code == "price_guard" and "guard_percent" in letter.message
+    assert Decimal(str(sandbox_listings(shop)[sku]["price"])) == before  # nothing was sent
+    assert sync(shop, fields=["price"])["messages"] == 0  # held again, no second dead letter
+    assert len([d for d in shop.runtime.store.dead_letters.list() if d.record == sku]) == 1
+
+    result = CliRunner().invoke(app, ["prices", "approve", sku, "--config", str(shop.config_path)])
+    assert result.exit_code == 0, result.output
+    assert sync(shop, fields=["price"])["messages"] == 1
+    run_feeds(shop)
+    assert Decimal(str(sandbox_listings(shop)[sku]["price"])) == Decimal(held["price"])
+
+
+def test_an_attribute_mapped_from_a_sage_item_field_reaches_the_listing(make_pipeline):
+    shop = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20}, prices={"enabled": False},
+                         mapping={"attributes": {"ShortDesc": "item_name"}})
+    listed(shop)
+    sync(shop)
+    run_feeds(shop)
+    descriptions = {i.item_id: i.fields["ShortDesc"] for i in availability.items(shop.engine, "SOA")}
+    assert {sku: sandbox_listings(shop)[sku]["title"] for sku in SKUS} == {sku: descriptions[sku] for sku in SKUS}
+    assert sync(shop)["messages"] == 0
+
+
+def test_an_attribute_amazon_refuses_is_a_dead_letter_naming_it(make_pipeline):
+    shop = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20}, prices={"enabled": False},
+                         mapping={"attributes": {"LongDesc": "condition_type"}})  # not a condition: refused
+    listed(shop)
+    sync(shop)
+    run_feeds(shop)
+    letters = [d for d in shop.runtime.store.dead_letters.list() if d.job == "listing_push"]
+    assert sorted(d.record for d in letters) == sorted(SKUS)
+    assert all("condition_type" in d.message and "replay" in d.message for d in letters)
