@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from erpsync import model
+from erpsync.amazon.notifications import check_shape
 from erpsync.errors import InvalidData
 
 FBA = "FBA_INVENTORY_AVAILABILITY_CHANGES"
@@ -91,8 +92,9 @@ def _load(body: bytes | str | dict[str, Any]) -> Any:
     if isinstance(body, dict):
         return body
     try:
+        check_shape(body)  # size and nesting depth first, as for ORDER_CHANGE: deep JSON never reaches the parser
         return json.loads(body)
-    except ValueError:
+    except (InvalidData, ValueError):
         return None
 
 

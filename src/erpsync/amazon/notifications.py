@@ -148,7 +148,7 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> OrderChange:
     in text. The :class:`InvalidData` names each bad field and never repeats a refused value."""
     try:
         text = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        _check_shape(text)
+        check_shape(text)
         envelope = _Envelope.model_validate_json(text)
     except ValidationError as exc:
         raise InvalidData(_describe(body, exc), record=_notification_id(body)) from None
@@ -178,8 +178,8 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> OrderChange:
     )
 
 
-def _check_shape(text: bytes | str) -> None:
-    """Size and nesting depth, before any parser sees the body."""
+def check_shape(text: bytes | str) -> None:
+    """Size and nesting depth, before any parser sees the body (of every notification type)."""
     size = len(text.encode("utf-8") if isinstance(text, str) else text)
     if size > MAX_BYTES:
         raise InvalidData(f"ORDER_CHANGE notification is {size} bytes, more than the {MAX_BYTES} an envelope may "
