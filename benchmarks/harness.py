@@ -142,6 +142,8 @@ class Rig:
         self.time_scale = time_scale
         self._processes: list[subprocess.Popen] = []
         self.crashes = 0  # worker processes that exited by themselves
+        self.answers: dict[tuple[str, int], int] = {}  # (operation, status) -> count (in-process sandbox only)
+        self.throttled: list[tuple[float, str]] = []  # (sandbox seconds, operation) of every 429
         self.web = self._consumers = self._scheduler = None
         self.world = None
         if sandbox_process:
@@ -151,8 +153,13 @@ class Rig:
             self.sandbox_url = self._read_url(self.sandbox_proc)
             self._stop_sandbox = lambda: _stop(self.sandbox_proc)
         else:
+            from erpsync.sandbox.app import create_app
+            from erpsync.sandbox.world import World
+
             self.sandbox_proc = None
-            running = start_sandbox(time_scale=time_scale, seed=seed)
+            app = create_app(World.create(time_scale=time_scale, seed=seed))
+            app.add_middleware(StatusCounter, record=self._answered)
+            running = start_sandbox(app=app)
             self.world, self.sandbox_url, self._stop_sandbox = running.world, running.url, running.stop
         self.control_client = httpx.Client(base_url=f"{self.sandbox_url}/_sandbox", timeout=60)
         if sage_template is not None:
@@ -240,6 +247,17 @@ class Rig:
                 self.world.notification_sinks.extend(WebhookSink(url, {header: self.token})
                                                      for _ in range(copies - 1))
         return url
+
+    def _answered(self, path: str, status: int) -> None:
+        operation = operation_of(path)
+        self.answers[(operation, status)] = self.answers.get((operation, status), 0) + 1
+        if status == 429:
+            self.throttled.append((self.world.clock.seconds(), operation))
+
+    def rescale(self, time_scale: float) -> None:
+        """The sandbox (in this process) and erpsync's limiter run at ``time_scale`` from now on."""
+        self.world.clock.rescale(time_scale)
+        self.configure("sandbox", time_scale=time_scale)
 
     # Amazon (the sandbox) ---------------------------------------------------------------------------------------
 
@@ -404,6 +422,34 @@ class Rig:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_OPERATIONS = ((re.compile(r"/shipmentConfirmation$"), "confirmShipment"),
+               (re.compile(r"^/orders/2026-01-01/orders/[^/]+$"), "getOrder"),
+               (re.compile(r"^/orders/2026-01-01/orders$"), "searchOrders"),
+               (re.compile(r"^/auth/"), "lwa"), (re.compile(r"^/_sandbox/"), "control"))
+
+
+def operation_of(path: str) -> str:
+    return next((name for pattern, name in _OPERATIONS if pattern.search(path)), path)
+
+
+class StatusCounter:
+    """ASGI middleware of the in-process sandbox: ``record(path, status)`` for every answer it sends."""
+
+    def __init__(self, app, record: Callable[[str, int], None]):
+        self.app, self.record = app, record
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                self.record(scope["path"], message["status"])
+            await send(message)
+
+        return await self.app(scope, receive, sending)
 
 
 def _stop(process: subprocess.Popen, timeout: float = 30) -> None:
