@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                      "every package confirmed")
         real = time.monotonic() - real_began
         with world.lock:
-            times = sorted((s.received_at - world.clock.start).total_seconds() - began
-                           for s in world.shipments[already:])
+            accepted = world.shipments[already:]
+            times = sorted((s.received_at - world.clock.start).total_seconds() - began for s in accepted)
+            repeated = len(accepted) - len({(s.order_id, s.package_reference_id) for s in accepted})
         throttled = [at - began for at, operation in rig.throttled if operation == "confirmShipment" and at >= began]
 
     steady_from = times[0] + args.warmup
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"P5 confirmShipment at time scale {args.time_scale:g}: {len(times)} confirmations in "
           f"{times[-1] - times[0]:.0f} sandbox-s ({real:.1f} real s); steady state ({len(steady)} after the first "
           f"{args.warmup:g} sandbox-s): {rate:.3f}/s = {100 * rate / PLAN_RATE:.1f}% of the plan's {PLAN_RATE:g}/s; "
-          f"429s: {len(throttled)} in all, {steady_429} in steady state")
+          f"429s: {len(throttled)} in all, {steady_429} in steady state; {repeated} package(s) confirmed twice")
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with args.csv.open("w", newline="") as out:
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             writer.writerow(["sandbox_seconds", "confirmed"])
             writer.writerows((round(t, 3), n) for n, t in enumerate(times, 1))
         print(f"wrote {args.csv}")
-    return 0 if rate >= 0.95 * PLAN_RATE and steady_429 == 0 else 1
+    return 0 if rate >= 0.95 * PLAN_RATE and steady_429 == 0 and not repeated else 1
 
 
 if __name__ == "__main__":
