@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = rig.generate(args.orders, seed=args.seed)
         with rig.workers():
             rig.wait(lambda: rig.settled(ids, ("written",)) == len(ids), 900, "every order written")
-            rig.wait(lambda: rig.runtime.drain(0.2), 120, "no job left pending")
+            rig.wait(rig.idle, 120, "no job left pending")
         packages = 0
         for number, oid in enumerate(ids):
             try:

@@ -71,7 +71,7 @@ def r1(base: Path, *, orders: int = 1000, kills: int = 20, workers: int = 2, see
             say(f"kill {number}/{kills}: {rig.settled(ids, ('written',))}/{len(ids)} written")
         rig.wait(lambda: rig.settled(ids, ("written",)) == len(ids), timeout, "every order written")
         seconds = time.monotonic() - started
-        rig.wait(lambda: rig.runtime.drain(0.5), 60, "no job left pending")
+        rig.wait(rig.idle, 60, "no job left pending")
         return rig.tally(ids, kills=kills, seconds=round(seconds, 1))
 
 
@@ -93,7 +93,7 @@ def stream(rig: Rig, count: int, rate: float, seed: int, during=lambda placed: N
 def settled_against_amazon(rig: Rig, ids: list[str]) -> bool:
     """Every open order in Sage, no cancelled one open there, nothing left to do."""
     tally = rig.tally(ids)
-    return not tally.lost and not tally.cancel_missed and rig.runtime.drain(0.2)
+    return not tally.lost and not tally.cancel_missed and rig.idle()
 
 
 def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: float = 5.0, cancels: int = 30,
@@ -175,7 +175,7 @@ def r3(base: Path, *, orders: int = 600, rate: float = 20.0, error_rate: float =
                 calm.set()
                 stormer.join()
                 rig.control("DELETE", "faults")
-                rig.wait(lambda: rig.runtime.drain(0.2), 60, "no job left pending")
+                rig.wait(rig.idle, 60, "no job left pending")
         finally:
             calm.set()
         published = rig.control("GET", "state")["notifications_published"]

@@ -43,6 +43,7 @@ ERPSYNC = str(Path(sys.executable).parent / "erpsync")
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SETTLED = ("written", "skipped", "failed", "voided", "shipped", "confirmed")
+PERIODIC = ("sync_window", "scan_shipments")
 IN_SAGE = ("UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED")  # an MFN order in these states on Amazon belongs in Sage
 _TRAN_CMNT = re.compile(r"^Amazon (\d{3}-\d{7}-\d{7})")
 
@@ -297,6 +298,9 @@ class Rig:
 
     def webhook_failures(self) -> list:
         """The sandbox's failed webhook deliveries (erpsync answered non-2xx or not at all)."""
+        if self.world is not None:
+            with self.world.lock:
+                return list(self.world.delivery_failures)
         return self.control("GET", "notifications")["failures"]
 
     # Sage -------------------------------------------------------------------------------------------------------
@@ -384,6 +388,12 @@ class Rig:
             if time.monotonic() > deadline:
                 raise Timeout(f"timed out after {timeout:.0f} s waiting for {what}; {self.describe()}")
             time.sleep(0.1)
+
+    def idle(self) -> bool:
+        """No job pending but the periodic ones (``sync_window``, ``scan_shipments``: with the schedule running
+        one of them is nearly always due or waiting for its rate limit)."""
+        return not [p for p in self.runtime.store.job_keys_pending(limit=100)
+                    if p.key not in PERIODIC]
 
     def describe(self) -> str:
         store = self.runtime.store

@@ -3,11 +3,14 @@ extra, ``.venv/bin/pip install -e '.[bench]'``).
 
     .venv/bin/python benchmarks/plots.py [--docs docs]
 
-| CSV (in ``--docs``) | written by | columns | plot |
-|---|---|---|---|
-| ``p1_order_intake.csv`` | ``benchmarks/order_intake.py --csv`` | ``series, sandbox_hours, orders_in_sage`` | ``p1_order_intake.png``: orders/hour over sandbox time, one line per series |
-| ``p2_latency.csv`` | ``benchmarks/backlog_latency.py --csv`` | ``latency_seconds`` | ``p2_latency.png``: distribution, p50/p99 marked |
-| ``p5_confirmations.csv`` | ``benchmarks/confirmations.py --csv`` | ``sandbox_seconds, confirmed`` | ``p5_confirmations.png``: confirmations over time against the plan |
+CSVs read from ``--docs`` and plots written there:
+
+- ``p1_order_intake.csv`` (``benchmarks/order_intake.py``): columns ``series, sandbox_hours, orders_in_sage`` ->
+  ``p1_order_intake.png``, orders per hour over sandbox time, one line per series.
+- ``p2_latency.csv`` (``benchmarks/backlog_latency.py --csv``): ``placed_to_commit_seconds,
+  notification_to_commit_seconds`` -> ``p2_latency.png``, both distributions, p50/p99 marked.
+- ``p5_confirmations.csv`` (``benchmarks/confirmations.py --csv``): ``sandbox_seconds, confirmed`` ->
+  ``p5_confirmations.png``, confirmations over sandbox time against the plan.
 
 P1's ``series`` is ``erpsync``, ``naive`` (the python-amazon-sp-api loop) or ``limit`` (what the usage plans allow);
 ``orders_in_sage`` is cumulative, so the plot shows its slope per sandbox hour. A CSV that is missing is skipped
@@ -59,18 +62,28 @@ def p2(plt, docs: Path) -> None:
     rows = _rows(docs / "p2_latency.csv")
     if not rows:
         return
-    delays = sorted(1000 * float(row["latency_seconds"]) for row in rows)
-    p50, p99 = delays[len(delays) // 2], delays[min(len(delays) - 1, int(0.99 * len(delays)))]
+    delays = sorted(1000 * float(row["notification_to_commit_seconds"]) for row in rows
+                    if row["notification_to_commit_seconds"])
+    ends = sorted(1000 * float(row["placed_to_commit_seconds"]) for row in rows)
     figure, axis = plt.subplots(figsize=(8, 4.5))
-    axis.hist(delays, bins=40, color="tab:blue")
+    top = max(ends + delays)
+    bins = [top * n / 50 for n in range(51)]
+    axis.hist(ends, bins=bins, color="tab:orange", alpha=0.5, label=f"order placed -> Sage commit ({len(ends)})")
+    axis.hist(delays, bins=bins, color="tab:blue", alpha=0.7,
+              label=f"notification -> Sage commit ({len(delays)})")
+    p50, p99 = _percentile(delays, 50), _percentile(delays, 99)
     for value, name, colour in ((p50, "p50", "tab:green"), (p99, "p99", "tab:red")):
-        axis.axvline(value, color=colour, linestyle="--", label=f"{name} {value:.0f} ms")
+        axis.axvline(value, color=colour, linestyle="--", label=f"notification {name} {value:.0f} ms")
     axis.axvline(1000, color="grey", linestyle=":", label="target p99 1000 ms")
-    axis.set_xlabel("notification -> Sage commit (ms)")
+    axis.set_xlabel("ms")
     axis.set_ylabel("orders")
-    axis.set_title(f"P2 latency at a steady 20 orders/s ({len(delays)} orders)")
+    axis.set_title("P2 latency at a steady 20 orders/s")
     axis.legend()
     _save(plt, figure, docs / "p2_latency.png")
+
+
+def _percentile(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
 def p5(plt, docs: Path, plan_rate: float = 2.0, burst: int = 10) -> None:
