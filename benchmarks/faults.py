@@ -69,10 +69,12 @@ def r1(base: Path, *, orders: int = 1000, kills: int = 20, workers: int = 2, see
             rig.kill(victim)
             live.append(rig.spawn_worker(threads=2))
             say(f"kill {number}/{kills}: {rig.settled(ids, ('written',))}/{len(ids)} written")
-        rig.wait(lambda: rig.settled(ids, ("written",)) == len(ids), timeout, "every order written")
+        notes: dict[str, Any] = {}
+        rig.settle(lambda: rig.settled(ids, ("written",)) == len(ids), timeout, "every order written", notes)
         seconds = time.monotonic() - started
-        rig.wait(rig.idle, 60, "no job left pending")
-        return rig.tally(ids, kills=kills, seconds=round(seconds, 1))
+        if not notes:
+            rig.settle(rig.idle, 60, "no job left pending", notes)
+        return rig.tally(ids, kills=kills, seconds=round(seconds, 1), **notes)
 
 
 # --- R2: Sage unreachable ----------------------------------------------------------------------------------------
@@ -136,9 +138,11 @@ def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: flo
             while "end" not in outage:  # the stream ended first: the outage still lasts its minutes
                 during(ids)
                 time.sleep(0.1)
-            rig.wait(lambda: settled_against_amazon(rig, ids), timeout, "every order settled after the outage")
+            notes: dict[str, Any] = {}
+            rig.settle(lambda: settled_against_amazon(rig, ids), timeout, "every order settled after the outage",
+                       notes)
         return rig.tally(ids, cancelled=len(cancelled),
-                         outage_sandbox_minutes=round((outage["end"] - outage["start"]) / 60, 1))
+                         outage_sandbox_minutes=round((outage["end"] - outage["start"]) / 60, 1), **notes)
 
 
 # --- R3: a faulty Amazon -----------------------------------------------------------------------------------------
@@ -170,17 +174,22 @@ def r3(base: Path, *, orders: int = 600, rate: float = 20.0, error_rate: float =
             with rig.workers():
                 ids = stream(rig, orders, rate, seed)
                 say(f"{len(ids)} orders placed; {rig.settled(ids, ('written',))} written")
-                rig.wait(lambda: rig.settled(ids, ("written",)) == len(ids), timeout, "every order written")
-                say(f"every order written; {rig.describe()}")
+                notes: dict[str, Any] = {}
+                rig.settle(lambda: rig.settled(ids, ("written",)) == len(ids), timeout, "every order written",
+                           notes)
                 calm.set()
                 stormer.join()
                 rig.control("DELETE", "faults")
-                rig.wait(rig.idle, 60, "no job left pending")
+                if not notes:
+                    rig.settle(rig.idle, 60, "no job left pending", notes)
         finally:
             calm.set()
         published = rig.control("GET", "state")["notifications_published"]
         say(f"{storms[0]} storms; {published} notifications published, each delivered {copies} times")
-        return rig.tally(ids, storms=storms[0], deliveries=published * copies)
+        answers = rig.answers
+        return rig.tally(ids, storms=storms[0], deliveries=published * copies, **notes,
+                         answered_429=sum(n for (op, status), n in answers.items() if status == 429),
+                         answered_5xx=sum(n for (op, status), n in answers.items() if status >= 500))
 
 
 # --- R4: fuzzing -------------------------------------------------------------------------------------------------

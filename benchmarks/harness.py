@@ -69,7 +69,7 @@ class Tally:
 
     def ok(self, *, dead_letters: int = 0) -> bool:
         return (not self.lost and not self.duplicated and not self.cancel_missed and self.crashed == 0
-                and self.dead_letters <= dead_letters)
+                and self.dead_letters <= dead_letters and "timed_out" not in self.extra)
 
     def line(self, name: str) -> str:
         extra = "".join(f", {key} {value}" for key, value in self.extra.items())
@@ -388,6 +388,14 @@ class Rig:
             if time.monotonic() > deadline:
                 raise Timeout(f"timed out after {timeout:.0f} s waiting for {what}; {self.describe()}")
             time.sleep(0.1)
+
+    def settle(self, condition: Callable[[], Any], timeout: float, what: str, notes: dict[str, Any]) -> None:
+        """:meth:`wait`, but a deadline passed is noted in ``notes['timed_out']`` (and the state then in
+        ``notes['state']``) instead of raised, so that a fault command still counts what was lost."""
+        try:
+            self.wait(condition, timeout, what)
+        except Timeout:
+            notes.update(timed_out=f"{what} after {timeout:.0f} s", state=self.describe())
 
     def idle(self) -> bool:
         """No job pending but the periodic ones (``sync_window``, ``scan_shipments``: with the schedule running
