@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -145,7 +146,7 @@ class Rig:
         self.crashes = 0  # worker processes that exited by themselves
         self.answers: dict[tuple[str, int], int] = {}  # (operation, status) -> count (in-process sandbox only)
         self.throttled: list[tuple[float, str]] = []  # (sandbox seconds, operation) of every 429
-        self.web = self._consumers = self._scheduler = None
+        self.web = None
         self.world = None
         if sandbox_process:
             self.sandbox_proc = subprocess.Popen(
@@ -162,6 +163,14 @@ class Rig:
             app.add_middleware(StatusCounter, record=self._answered)
             running = start_sandbox(app=app)
             self.world, self.sandbox_url, self._stop_sandbox = running.world, running.url, running.stop
+        try:
+            self._install(sage_template, state_url, queue_url, queue_name, rate_limits, sections or {})
+        except BaseException:
+            self._stop_sandbox()  # nothing left running when the set-up fails
+            raise
+
+    def _install(self, sage_template: Path | None, state_url: str | None, queue_url: str | None, queue_name: str,
+                 rate_limits: bool, sections: dict[str, dict[str, Any]]) -> None:
         self.control_client = httpx.Client(base_url=f"{self.sandbox_url}/_sandbox", timeout=60)
         if sage_template is not None:
             shutil.copy(sage_template, self.data / "sage500.db")
@@ -175,14 +184,14 @@ class Rig:
                       "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5, "max_retries": 8, "workers": 2,
                       "recover_after_seconds": 2.0},
             "amazon": {"sandbox_url": self.sandbox_url, "timeout_seconds": 10.0},
-            "sandbox": {"time_scale": time_scale},
+            "sandbox": {"time_scale": self.time_scale},
             "sage500": {"url": "sqlite:///.erpsync/sage500.db"},
             "orders": {"sync_overlap_minutes": 10, "sync_interval_seconds": 2, "shipment_scan_seconds": 1},
         }
         self.sections["amazon.rate_limit"] = {"enabled": rate_limits, "store_url": "sqlite:///.erpsync/ratelimit.db"}
-        for name, keys in (sections or {}).items():
+        for name, keys in sections.items():
             self.sections.setdefault(name, {}).update(keys)
-        self.config_path = base / "erpsync.toml"
+        self.config_path = self.base / "erpsync.toml"
         self._write_config()
 
         from erpsync import config as config_mod
@@ -213,8 +222,6 @@ class Rig:
                 break
             if found := re.search(r"http://127\.0\.0\.1:\d+", line):
                 # keep draining its output so that the pipe never fills
-                import threading
-
                 threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
                 return found.group(0)
         process.kill()
