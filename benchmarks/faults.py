@@ -150,10 +150,11 @@ def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: flo
 
 def r3(base: Path, *, orders: int = 600, rate: float = 20.0, error_rate: float = 0.05, copies: int = 3,
        storm: tuple[float, float] = (1.0, 2.0), time_scale: float = 60.0, seed: int = 13, timeout: float = 300.0,
-       sage_template: Path | None = None, say=print) -> Tally:
+       recovery: float = 180.0, sage_template: Path | None = None, say=print) -> Tally:
     """Orders streamed while Amazon answers 5xx to ``error_rate`` of the calls, throttles everything for
     ``storm[0]`` s every ``storm[0] + storm[1]`` s, and every notification arrives ``copies`` times, each batch
-    in reverse order."""
+    in reverse order. Orders not in Sage by ``timeout`` are given ``recovery`` seconds more with the faults off:
+    the tally says whether they were late or lost (``written_under_faults``, ``after_faults_stopped``)."""
     with Rig(base, time_scale=time_scale, seed=seed, sage_template=sage_template) as rig:
         rig.start_web(copies=copies)
         rig.control("PATCH", "faults", json={"error_rate": error_rate, "out_of_order_notifications": True})
@@ -180,7 +181,15 @@ def r3(base: Path, *, orders: int = 600, rate: float = 20.0, error_rate: float =
                 calm.set()
                 stormer.join()
                 rig.control("DELETE", "faults")
-                if not notes:
+                if notes:  # not all in within the deadline: are they late, or lost? Amazon is sound again
+                    notes["written_under_faults"] = rig.settled(ids, ("written",))
+                    quiet_since = time.monotonic()
+                    after: dict[str, Any] = {}
+                    rig.settle(lambda: rig.settled(ids, ("written",)) == len(ids), recovery,
+                               "every order written once the faults stopped", after)
+                    notes["after_faults_stopped"] = (after.get("timed_out") or
+                                                     f"all written {time.monotonic() - quiet_since:.0f} s later")
+                else:
                     rig.settle(rig.idle, 60, "no job left pending", notes)
         finally:
             calm.set()
