@@ -160,6 +160,13 @@ def _invalid(kind: str, record: str, problem: str) -> InvalidData:
     return InvalidData(f"{kind} {record}: {problem}", record=record)
 
 
+def _unreadable(record: str, exc: Exception) -> InvalidData:
+    """A field of another JSON type than Amazon's model gives it (a list for an object, an object for a text …),
+    found where the translator reads it rather than by a check of its own (R4's fuzzing found these)."""
+    return _invalid("order", record, f"a field has a JSON type Amazon's model does not give it "
+                                     f"({type(exc).__name__}); compare the order with the model, nothing was written")
+
+
 # Canonical amounts that are never below zero, whatever Amazon's signs: prices, charges, taxes (discounts are stored
 # as positive reductions by the translator and may arrive with either sign, so they are not among them).
 _NEVER_NEGATIVE = ("unit_price", "item_price", "shipping_price", "gift_wrap_price", "cod_fee", "item_tax",
@@ -224,6 +231,8 @@ def order_from_api(order: Mapping[str, Any]) -> model.Order:
         data = _order_2026(order)
     except _Bad as exc:
         raise _invalid("order", order_id, str(exc)) from None
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        raise _unreadable(order_id, exc) from None
     return _sane(_build(model.Order, data, "order", order_id))
 
 

@@ -65,6 +65,11 @@ class RunningSandbox:
         self._serve.join(timeout=10)
         if self._ticker.is_alive():
             self._ticker.join(timeout=10)
+        with self.world.lock:
+            sinks = list(self.world.notification_sinks)
+        for sink in sinks:  # the webhook sinks' HTTP clients
+            if hasattr(sink, "close"):
+                sink.close()
         self._sock.close()
 
     def __enter__(self) -> RunningSandbox:
