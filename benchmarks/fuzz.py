@@ -12,7 +12,9 @@ replaced by bytes; plus bodies nested too deep or too large. What each target mu
 - ``import_path``: the spoiled order held by the sandbox, ``import_order`` and ``apply_order`` run for real → the
   order is written to Sage, or it is one dead letter of erpsync's own error classes naming the order, and Sage holds
   nothing of it.
-- ``settlement_files``: pending until the settlement parser (``erpsync.amazon.settlement``) is on this branch.
+- ``settlement_files``: a V2 settlement flat file the sandbox published, spoiled one cell, line or byte range at a
+  time, through ``erpsync settlements import FILE --dry-run --json`` (the command a person runs) → a balanced
+  journal (exit 0), or exit 1 with the reason (``rejected: settlement format changed: …``); never a traceback.
 """
 
 from __future__ import annotations
@@ -275,12 +277,77 @@ def import_path(rig: Rig, examples: int, seed: int) -> Result:
     return result
 
 
-def settlement_files(rig: Rig, examples: int, seed: int) -> Result | None:
-    """Settlement files through the settlement parser: pending until ``erpsync.amazon.settlement`` lands on this
-    branch (the settlements engineer's); then spoil the sandbox's V2 files here, cell by cell, and require each
-    bad row to be refused naming the file, the row and the column."""
-    try:
-        import erpsync.amazon.settlement  # noqa: F401
-    except ImportError:
-        return None
-    raise NotImplementedError("the settlement parser is here: write its fuzz target (see the docstring)")
+def sample_settlement(rig: Rig) -> str:
+    """The text of a V2 settlement flat file the sandbox published (a few shipped orders, fees and charges)."""
+    from erpsync.sandbox import documents
+
+    rig.generate(3, seed=4545)
+    closed = rig.control("POST", "settlements", json={})
+    with rig.world.lock:
+        document = rig.world.reports[closed["reportId"]]["reportDocumentId"]
+        return documents.content_of(rig.world.report_documents[document]).decode()
+
+
+def spoiled_files(text: str) -> st.SearchStrategy:
+    """``text`` with one place spoiled: a cell replaced by nasty text, a line removed or doubled, a column dropped
+    from one line, the file cut short, or raw bytes in place of a line."""
+    lines = text.splitlines(keepends=True)
+
+    def cell(t: tuple[int, int, str]) -> bytes:
+        number, column, value = t
+        fields = lines[number].rstrip("\r\n").split("\t")
+        fields[column % len(fields)] = value
+        return "".join(lines[:number] + ["\t".join(fields) + "\n"] + lines[number + 1:]).encode()
+
+    def line(t: tuple[int, str]) -> bytes:
+        number, action = t
+        if action == "drop":
+            changed = lines[:number] + lines[number + 1:]
+        elif action == "double":
+            changed = lines[:number + 1] + lines[number:]
+        else:  # a column fewer on this line
+            changed = lines[:number] + ["\t".join(lines[number].split("\t")[:-1]) + "\n"] + lines[number + 1:]
+        return "".join(changed).encode()
+
+    numbers = st.integers(0, len(lines) - 1)
+    return st.one_of(
+        st.tuples(numbers, st.integers(0, 40), NASTY_TEXT.filter(lambda v: "\t" not in v and "\n" not in v
+                                                                and "\r" not in v)).map(cell),
+        st.tuples(numbers, st.sampled_from(["drop", "double", "short"])).map(line),
+        st.integers(0, len(text)).map(lambda cut: text[:cut].encode()),
+        st.tuples(numbers, st.binary(min_size=1, max_size=40)).map(
+            lambda t: "".join(lines[:t[0]]).encode() + t[1] + "".join(lines[t[0] + 1:]).encode()))
+
+
+def settlement_files(rig: Rig, examples: int, seed: int) -> Result:
+    """Settlement files through ``erpsync settlements import --dry-run --json``: a balanced journal or exit 1 with
+    the reason naming the file; an exception escaping the command is a crash."""
+    from typer.testing import CliRunner
+
+    from erpsync.cli import app
+
+    result = Result()
+    runner = CliRunner()
+    path = rig.base / "fuzzed-settlement.txt"
+
+    @_settings(examples, seed)
+    @given(content=spoiled_files(sample_settlement(rig)))
+    def import_file(content: bytes) -> None:
+        result.examples += 1
+        path.write_bytes(content)
+        run = runner.invoke(app, ["settlements", "import", str(path), "--dry-run", "--json",
+                                  "--config", str(rig.config_path)])
+        if run.exception is not None and not isinstance(run.exception, SystemExit):
+            result.crash(f"settlements import raised {type(run.exception).__name__}: {run.exception}")
+        elif run.exit_code == 0:
+            if json.loads(run.stdout)["balanced"] is not True:
+                result.crash(f"settlements import printed an unbalanced journal for {content[:200]!r}")
+            else:
+                result.accepted += 1
+        elif run.exit_code == 1 and str(path) in run.output:
+            result.refused += 1
+        else:
+            result.crash(f"settlements import exited {run.exit_code}: {run.output[:300]}")
+
+    import_file()
+    return result
