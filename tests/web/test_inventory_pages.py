@@ -5,7 +5,9 @@ last reconciliation's differences with their cause, and the fix queued only afte
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -17,6 +19,7 @@ from erpsync.runtime.access import Access
 from erpsync.web.app import start as start_web
 from tests.flows.listing_helpers import SKUS, expected_quantities, feeds_done, listed, sandbox_listings, sync
 from tests.web.conftest import PASSWORD, USER, Web
+from tests.web.test_browser import browser, shots  # noqa: F401 - the browser test's fixtures
 
 US = "ATVPDKIKX0DER"
 BEARER = {"Authorization": "Bearer test-api-token"}  # tests/flows/conftest.py's API_TOKEN
@@ -113,3 +116,35 @@ def test_the_reconciliation_page_shows_the_drift_and_the_fix_waits_for_its_confi
                                and feeds_done(pipeline)), timeout=60, what="the fix to be reconciled and sent")
     assert sandbox_listings(pipeline)[SKUS[1]]["quantity"] == expected_quantities(pipeline)[SKUS[1]]
     assert "fixed 1" in client.get("/reconciliation").text
+
+
+def test_screenshots_of_the_feeds_and_reconciliation_pages(shop, request):
+    """The pages in a real browser after a sync with one refused SKU and a drift reconciled (the README's
+    screenshots: ``ERPSYNC_SCREENSHOTS=docs/screenshots``)."""
+    from tests.web import test_browser
+
+    if not Path(test_browser.CHROMIUM).exists() and os.environ.get("CI") != "true":
+        pytest.skip(f"{test_browser.CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
+    browser, shots = request.getfixturevalue("browser"), request.getfixturevalue("shots")
+    pipeline, web = shop
+    with pipeline.sandbox.world.lock:
+        del pipeline.sandbox.world.listings["JACKET-BLU-L"]
+    sync(pipeline)
+    with pipeline.workers():
+        pipeline.wait(lambda: feeds_done(pipeline), what="the feed to finish")
+    pipeline.control("POST", "listings/drift", json={"skus": [SKUS[1]], "delta": 3})
+    reconcile(pipeline)
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    page.goto(f"{web.url}/login?next=/feeds")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(f"{web.url}/feeds")
+    assert page.locator("tr[data-feed]").count() == 1
+    page.screenshot(path=shots / "feeds.png", full_page=True)
+    page.click("tr[data-feed] a")
+    assert "refused" in page.inner_text("main") and "accepted" in page.inner_text("main")
+    page.screenshot(path=shots / "feed.png", full_page=True)
+    page.click("header >> text=Reconciliation")
+    assert "drift" in page.inner_text("main")
+    page.screenshot(path=shots / "reconciliation.png", full_page=True)
