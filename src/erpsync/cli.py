@@ -18,6 +18,7 @@ from erpsync.commands.demo import demo
 from erpsync.commands.web import web
 from erpsync.commands.worker import worker
 from erpsync.commands import pii, users
+from erpsync.commands import notifications as notifications_commands
 from erpsync.commands.run import run
 from erpsync.errors import ConfigError
 
@@ -33,6 +34,8 @@ app.add_typer(pii.app, name="pii", help="Buyer data retention: purge.")
 app.add_typer(inventory_commands.inventory_app, name="inventory", help="Stock from Sage to Amazon.")
 app.add_typer(inventory_commands.prices_app, name="prices", help="Prices from Sage to Amazon.")
 app.add_typer(inventory_commands.reconcile_app, name="reconcile", help="Compare Sage with Amazon.")
+app.add_typer(notifications_commands.app, name="notifications",
+              help="Amazon notifications: subscribe to what erpsync consumes.")
 app.command()(check)
 app.command()(worker)
 app.command()(web)

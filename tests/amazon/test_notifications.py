@@ -247,3 +247,24 @@ def test_the_connectors_subscription_brings_order_changes_through_sqs(queue, mot
     assert [(change.amazon_order_id, change.order_status, change.subscription_id) for change in seen] == [
         (order_id, model.OrderStatus.PENDING, subscription)]
     assert sandbox.world.delivery_failures == [] and _counts(sqs, url) == (0, 0)
+
+
+def test_subscribe_keeps_what_is_there_and_leaves_another_destinations_subscription_alone(sandbox, client):
+    """Notifications.subscribe over HTTP: a subscription already going to another queue is reported, not moved
+    (Amazon allows one per type); the other types are created with their payload versions, then kept."""
+    from erpsync.amazon.notifications import PAYLOAD_VERSIONS
+
+    ours, theirs = "arn:aws:sqs:us-east-1:123456789012:erpsync", "arn:aws:sqs:us-east-1:123456789012:other-tool"
+    other = client.notifications.create_destination("other-tool", theirs)
+    kept_elsewhere = client.notifications.create_subscription(other)  # ORDER_CHANGE to another tool's queue
+    first = {r["type"]: r for r in client.notifications.subscribe(ours)}
+    assert first["ORDER_CHANGE"]["outcome"] == "elsewhere"
+    assert first["ORDER_CHANGE"]["subscription_id"] == kept_elsewhere and other in first["ORDER_CHANGE"]["message"]
+    assert {t: (r["outcome"], r["payload_version"]) for t, r in first.items() if t != "ORDER_CHANGE"} == {
+        t: ("created", v) for t, v in PAYLOAD_VERSIONS.items() if t != "ORDER_CHANGE"}
+    again = client.notifications.subscribe(ours, types=["LISTINGS_ITEM_ISSUES_CHANGE"])
+    assert [(r["outcome"], r["subscription_id"]) for r in again] == [
+        ("kept", first["LISTINGS_ITEM_ISSUES_CHANGE"]["subscription_id"])]
+    assert len([d for d in client.notifications.destinations() if d["resource"]["sqs"]["arn"] == ours]) == 1
+    with pytest.raises(ValueError, match="ANY_OFFER_CHANGED"):
+        client.notifications.subscribe(ours, types=["ANY_OFFER_CHANGED"])

@@ -40,6 +40,7 @@ ANSWERS = {
     "getInventorySummaries": {"payload": {"inventorySummaries": []}},
     "createDestination": {"payload": {"destinationId": "X"}},
     "createSubscription": {"payload": {"subscriptionId": "Y"}},
+    "getDestinations": {"payload": []}, "getSubscription": {"payload": {"subscriptionId": "Y"}},
 }
 
 
@@ -82,6 +83,9 @@ def _every_operation(client: Recorder) -> None:
     list(Inventory(client).summaries())
     Notifications(client).create_destination("d", "arn:aws:sqs:us-east-1:123456789012:q")
     Notifications(client).create_subscription("X")
+    Notifications(client).create_subscription("X", "LISTINGS_ITEM_ISSUES_CHANGE")
+    Notifications(client).destinations()
+    Notifications(client).subscription("FBA_INVENTORY_AVAILABILITY_CHANGES")
 
 
 def _declared(spapi_ref: Path) -> list[tuple[str, str, re.Pattern]]:

@@ -85,3 +85,65 @@ def test_duplicates_are_dropped_and_an_invalid_notification_is_refused(shop):
              "NotificationMetadata": {**body["NotificationMetadata"], "NotificationId": "other-seller-1"}}
     refused = httpx.post(f"{shop.web_url}/notifications", json=other, headers=headers)
     assert refused.status_code == 400 and "A2OTHERSELLER" in refused.json()["error"]
+
+
+def test_erpsync_subscribes_its_queue_and_the_listing_events_come_through_sqs(make_pipeline, moto_endpoint,
+                                                                              monkeypatch):
+    """`erpsync notifications subscribe` creates the SQS destination and the four subscriptions with their payload
+    versions over the sandbox's Notifications API (a second run keeps them); the sandbox then sends the inventory
+    and listing events to that queue, and erpsync's SQS consumer takes them in."""
+    import threading
+
+    import boto3
+
+    from erpsync.amazon.notifications import PAYLOAD_VERSIONS
+    from erpsync.flows import intake
+
+    monkeypatch.setenv("ERPSYNC_AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("ERPSYNC_AWS_SECRET_ACCESS_KEY", "test")
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="test",
+                       aws_secret_access_key="test")
+    url = sqs.create_queue(QueueName="erpsync-listing-events")["QueueUrl"]
+    shop = make_pipeline(inventory={"include": SKUS}, prices={"enabled": False},
+                         amazon={"notifications": {"sqs_queue_url": url, "sqs_endpoint_url": moto_endpoint}})
+    listed(shop)
+    shop.sandbox.world.sqs_endpoint_url = moto_endpoint  # where the sandbox finds the queues its destinations name
+
+    def subscribe() -> dict:
+        result = CliRunner().invoke(app, ["notifications", "subscribe", "--json", "--config", str(shop.config_path)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first = subscribe()
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert first["sqs_arn"] == arn  # derived from [amazon.notifications] sqs_queue_url
+    assert {(s["type"], s["outcome"], s["payload_version"]) for s in first["subscriptions"]} == \
+        {(t, "created", v) for t, v in PAYLOAD_VERSIONS.items()}
+    world = shop.sandbox.world
+    made = {s.notification_type: (s.payload_version, s.processing_directive) for s in world.subscriptions.values()}
+    assert made["LISTINGS_ITEM_ISSUES_CHANGE"] == ("2023-12-13", None)
+    assert made["ORDER_CHANGE"][1]["eventFilter"]["marketplaceIds"] == [US]
+    again = subscribe()
+    assert [s["outcome"] for s in again["subscriptions"]] == ["kept"] * len(PAYLOAD_VERSIONS)
+    assert len(world.subscriptions) == len(PAYLOAD_VERSIONS) and len(world.destinations) == 1
+
+    with world.lock:
+        world.notification_sinks.clear()  # only the subscription delivers
+    shop.control("POST", f"listings/{SKUS[2]}/fba", json={"quantity": 11})
+    shop.control("POST", f"listings/{SKUS[0]}/issues", json={"message": "Image missing", "attribute": "main_image"})
+    stop = threading.Event()
+    thread = intake.consume_sqs(shop.runtime, stop, wait_seconds=0)
+    try:
+        store = shop.runtime.store
+        shop.wait(lambda: SKUS[2] in store.listings.fba_levels(US), timeout=20, what="the FBA level from SQS")
+        shop.wait(lambda: any(p.job == "listing_issues" for p in store.job_keys_pending()), timeout=20,
+                  what="the listing issue queued from SQS")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert store.listings.fba_levels(US)[SKUS[2]][0] == 11
+    subscription_ids = {s.id for s in world.subscriptions.values()}
+    delivered = [b for b in world.published if b["NotificationMetadata"]["SubscriptionId"] in subscription_ids]
+    assert sorted((b["NotificationType"], b["PayloadVersion"]) for b in delivered) == [
+        ("FBA_INVENTORY_AVAILABILITY_CHANGES", "1.0"), ("LISTINGS_ITEM_ISSUES_CHANGE", "2023-12-13")]
+    assert world.delivery_failures == []

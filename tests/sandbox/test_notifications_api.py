@@ -171,3 +171,67 @@ def test_order_change_types_filter_what_a_subscription_receives(queue, moto_endp
     assert [b["Payload"]["OrderChangeNotification"]["OrderChangeType"] for b in bodies] == ["BuyerRequestedChange"]
     assert all(item["IsBuyerRequestedCancel"]
                for item in bodies[0]["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"])
+
+
+# --- the inventory and listing types -------------------------------------------------------------------------------
+
+LISTING_TYPES = {"FBA_INVENTORY_AVAILABILITY_CHANGES": "1.0", "LISTINGS_ITEM_STATUS_CHANGE": "1.0",
+                 "LISTINGS_ITEM_ISSUES_CHANGE": "2023-12-13"}
+
+
+def test_listing_types_take_their_own_payload_version_and_no_event_filter(sandbox, api, app_api, models):
+    destination_id = app_api.post(f"{API}/destinations", json={
+        "name": "listings", "resourceSpecification": {"sqs": {"arn": ARN}}}).json()["payload"]["destinationId"]
+    for notification_type, version in LISTING_TYPES.items():
+        url = f"{API}/subscriptions/{notification_type}"
+        wrong = "1.0" if version != "1.0" else "2023-12-13"
+        _refused(api.post(url, json={"payloadVersion": wrong, "destinationId": destination_id}), 400,
+                 "InvalidInput", f"use {version}", models)
+        # Amazon's eventFilter names ORDER_CHANGE, ANY_OFFER_CHANGED and SHIPMENT_TRACKING_MILESTONE_CHANGED only
+        directive = {"eventFilter": {"eventFilterType": "ORDER_CHANGE", "marketplaceIds": [US]}}
+        _refused(api.post(url, json={"payloadVersion": version, "destinationId": destination_id,
+                                     "processingDirective": directive}), 400, "InvalidInput", "does not filter",
+                 models)
+        created = api.post(url, json={"payloadVersion": version, "destinationId": destination_id})
+        assert created.status_code == 200, created.text
+        assert_valid(models["CreateSubscriptionResponse"], created.json())
+        assert created.json()["payload"]["payloadVersion"] == version
+        assert api.get(url, params={"payloadVersion": version}).json()["payload"] == created.json()["payload"]
+
+
+def test_listing_events_reach_the_queue_of_their_subscription(queue, moto_endpoint, spapi_ref):
+    from tests.sandbox.spapi_schema import json_schema_validator
+
+    sqs, url = queue
+    schemas = spapi_ref / "schemas" / "notifications"
+    fba_schema = json_schema_validator(schemas / "FBAInventoryAvailabilityChangeNotification.json")
+    with start(seed=5, sqs_endpoint_url=moto_endpoint) as sandbox:
+        roomy(sandbox)
+        with client(sandbox, grantless_token(sandbox.url)) as app_api, client(sandbox) as api:
+            destination = app_api.post(f"{API}/destinations", json={
+                "name": "listings", "resourceSpecification": {"sqs": {"arn": _arn(sqs, url)}}}).json()["payload"]
+            subscribed = {}
+            for notification_type in ("FBA_INVENTORY_AVAILABILITY_CHANGES", "LISTINGS_ITEM_ISSUES_CHANGE"):
+                created = api.post(f"{API}/subscriptions/{notification_type}", json={
+                    "payloadVersion": LISTING_TYPES[notification_type],
+                    "destinationId": destination["destinationId"]})
+                subscribed[notification_type] = created.json()["payload"]["subscriptionId"]
+        control = f"{sandbox.url}/_sandbox/listings"
+        httpx.put(control, json=[{"sku": s, "price": "9.99", "quantity": 5} for s in ("TENT-1", "TENT-2")])
+        assert httpx.post(f"{control}/TENT-1/fba", json={"quantity": 7}).status_code == 200
+        assert httpx.post(f"{control}/TENT-2/status", json={"status": ["DISCOVERABLE"]}).status_code == 200
+        assert httpx.post(f"{control}/TENT-2/issues", json={"message": "Missing image"}).status_code == 200
+        bodies = drain(sqs, url, 2)  # no subscription to LISTINGS_ITEM_STATUS_CHANGE: the status change stays out
+        assert sandbox.world.delivery_failures == []
+    by_type = {body["NotificationType"]: body for body in bodies}
+    assert set(by_type) == set(subscribed) and len(bodies) == 2
+    for notification_type, body in by_type.items():
+        assert body["NotificationMetadata"]["SubscriptionId"] == subscribed[notification_type]
+        assert body["PayloadVersion"] == LISTING_TYPES[notification_type]
+    fba = by_type["FBA_INVENTORY_AVAILABILITY_CHANGES"]["Payload"]
+    assert fba["SKU"] == "TENT-1" and fba["FulfillmentInventoryByMarketplace"][0]["FulfillmentInventory"][
+        "Fulfillable"] == 7
+    assert errors_of(fba_schema, by_type["FBA_INVENTORY_AVAILABILITY_CHANGES"]) == []
+    issues = by_type["LISTINGS_ITEM_ISSUES_CHANGE"]["Payload"]
+    assert (issues["Sku"], issues["Severities"], issues["EnforcementActions"]) == \
+        ("TENT-2", ["ERROR"], ["LISTING_SUPPRESSED"])

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -19,7 +19,7 @@ from tests.web.conftest import API_TOKEN
 RULES = REPO / "deploy" / "prometheus" / "erpsync-rules.yml"
 RULE_TESTS = REPO / "deploy" / "prometheus" / "erpsync-rules.test.yml"
 # series the rules read that other flows export once merged (listed in the rules file's header)
-FROM_OTHER_FLOWS = {"erpsync_feed_oldest_unfinished_seconds", "erpsync_settlements_rejected"}
+FROM_OTHER_FLOWS = {"erpsync_settlements_rejected"}
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +56,31 @@ def test_every_metric_the_rules_read_is_exported(web):
     used = {name for expr in exprs for name in re.findall(r"\b(erpsync_\w+)", expr)}
     assert used - FROM_OTHER_FLOWS <= exported, sorted(used - FROM_OTHER_FLOWS - exported)
     assert {"erpsync_sync_lag_seconds", "erpsync_dead_letters_open", "erpsync_jobs_retrying"} <= used
+
+
+def test_the_oldest_unfinished_feed_is_exported_for_the_stuck_feed_alert(web):
+    """ErpsyncFeedStuck reads erpsync_feed_oldest_unfinished_seconds{feed_type}: 0 with no feed open, then the
+    age of the oldest feed not finished (queued, IN_QUEUE, IN_PROGRESS); finished ones do not count."""
+    import sqlalchemy as sa
+
+    from erpsync.runtime.store import listing_feeds, utcnow
+
+    def exported() -> float:
+        text = httpx.get(f"{web.url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}).text
+        found = re.search(r'^erpsync_feed_oldest_unfinished_seconds\{feed_type="JSON_LISTINGS_FEED"\} (\S+)$',
+                          text, re.M)
+        assert found, "erpsync_feed_oldest_unfinished_seconds{feed_type} is not exported"
+        return float(found.group(1))
+
+    assert exported() == 0.0
+    store = web.runtime.store.listings
+    [old, new] = store.record_scan("ATVPDKIKX0DER", {}, {"A": {"quantity": 1}, "B": {"quantity": 2}}, {}, 1)
+    three_hours_ago = utcnow() - timedelta(hours=3)
+    with web.runtime.store.engine.begin() as conn:
+        conn.execute(listing_feeds.update().where(listing_feeds.c.id == old).values(created_at=three_hours_ago))
+    store.feed_update(old, status="IN_PROGRESS", feed_id="50001", submitted_at=three_hours_ago)
+    assert 3 * 3600 <= exported() < 4 * 3600  # over the rule's 2 h: the alert would fire
+    store.feed_update(old, status="DONE", finished_at=utcnow())
+    assert exported() < 3600  # only the newer feed, queued just now, is open
+    store.feed_update(new, status="FATAL", finished_at=utcnow())
+    assert exported() == 0.0

@@ -18,7 +18,7 @@ from tests.conftest import REPO
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = ("/", "/orders", "/dead-letters", "/planned/feeds")
+PAGES = ("/", "/orders", "/dead-letters", "/feeds", "/reconciliation")
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
                                 reason=f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
@@ -68,7 +68,7 @@ def test_a_person_repairs_an_unknown_sku_from_the_dashboard(make_pipeline, brows
             page.wait_for_url(url + "/orders/" + oid)  # back where the visitor was going
             page.goto(url + "/")
             assert page.locator("[data-flow=orders]").is_visible()
-            assert page.locator("[data-flow=feeds]").inner_text().endswith("not configured")
+            assert "Oldest unfinished" in page.locator("[data-flow=feeds]").inner_text()
             page.screenshot(path=shots / "overview.png", full_page=True)
 
             page.click("header >> text=Dead letters")
@@ -102,6 +102,12 @@ def test_a_person_repairs_an_unknown_sku_from_the_dashboard(make_pipeline, brows
         shown = entry.updated_at.astimezone(ZoneInfo("America/Chicago")).strftime("%Y-%m-%d %H:%M:%S %Z")
         assert shown in main and "Times in America/Chicago" in main  # the site's zone, not UTC
         page.screenshot(path=shots / "order.png", full_page=True)
+        page.goto(f"{url}/feeds")
+        assert "no feeds match" in page.inner_text("main")
+        page.screenshot(path=shots / "feeds.png", full_page=True)
+        page.goto(f"{url}/reconciliation")
+        assert "Never reconciled" in page.inner_text("main")
+        page.screenshot(path=shots / "reconciliation.png", full_page=True)
         page.goto(f"{url}/planned/settlements")
         assert "Not configured" in page.inner_text("main")
     finally:

@@ -83,3 +83,37 @@ def test_purge_on_both_engines(store):
     report = pii.purge(store, timedelta(days=30), now=datetime.now(timezone.utc) + timedelta(days=31))
     assert report.counts["dead_letters"] == 1
     assert store.dead_letters.get(dead).payload["order"]["ship_to"] == "[redacted]"
+
+
+def test_listing_feeds_their_message_results_and_the_last_reconciliations(store):
+    """The Feeds and Reconciliation pages' reads: messages counted by the database (json_array_length on both
+    engines), each message's result from the feed's state and the dead letters naming it, the oldest open feed."""
+    listings = store.listings
+    assert views.oldest_unfinished_feed(store) is None
+    sends = {sku: {"quantity": n} for n, sku in enumerate(("A", "B", "C"))}
+    [done, waiting] = listings.record_scan("ATVPDKIKX0DER", {}, sends, {}, 2)
+    listings.feed_update(done, feed_id="777", status="DONE", finished_at=datetime.now(timezone.utc),
+                         summary={"messagesProcessed": 2, "messagesAccepted": 1, "messagesInvalid": 1})
+    refused = store.dead_letters.add(
+        job="listing_push", queue="sage500", key="listing_push:ATVPDKIKX0DER:B", payload={"sku": "B"},
+        error_class="AmazonRejected", error_code="amazon_rejected", record="B", attempts=1,
+        message="SKU 'B' (ATVPDKIKX0DER): Amazon refused message 2 of listings feed 777: 4000004 no such SKU",
+        first_failed_at=datetime.now(timezone.utc))
+    page = views.feeds(store, per_page=1)
+    assert (page.total, page.pages) == (2, 2) and [r.feed.id for r in page.items] == [waiting]
+    assert [(r.feed.id, r.message_count) for r in views.feeds(store, status="DONE").items] == [(done, 2)]
+    assert views.feeds(store, status="DONE").items[0].as_dict()["refused"] == 1
+    results = views.feed_messages(store, listings.feed(done))
+    assert [(m.sku, m.result, m.dead_letter) for m in results] == [("A", "accepted", None), ("B", "refused", refused)]
+    assert [m.result for m in views.feed_messages(store, listings.feed(waiting))] == ["in flight"]
+    assert views.feed_statuses(store) == {"DONE": 1, "queued": 1}
+    assert 0 <= views.oldest_unfinished_feed(store) < 60
+
+    assert views.last_reconciliations(store, ["ATVPDKIKX0DER"]) == {"ATVPDKIKX0DER": None}
+    listings.reconciliation_add("ATVPDKIKX0DER", {"compared": 3, "differences": []})
+    listings.reconciliation_add("ATVPDKIKX0DER", {"compared": 3, "differences": [
+        {"sku": "C", "sage": 2, "amazon": 5, "channel": "MFN", "cause": "drift", "since": "2026-11-01T00:00:00+00:00",
+         "age": "26d 0h"}]})
+    last = views.last_reconciliations(store, ["ATVPDKIKX0DER"])["ATVPDKIKX0DER"]
+    assert [d["sku"] for d in last.differences] == ["C"]
+    assert last.since(last.differences[0]) == datetime(2026, 11, 1, tzinfo=timezone.utc)

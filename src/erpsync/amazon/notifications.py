@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from erpsync import logs, model
-from erpsync.errors import InvalidData
+from erpsync.errors import AmazonRejected, InvalidData, RateLimited, Throttled
 
 if TYPE_CHECKING:
     from erpsync.amazon.client import AmazonClient
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 log = logs.get("erpsync.amazon.notifications")
 NOTIFICATIONS_SCOPE = "sellingpartnerapi::notifications"  # LWA scope of the grantless Notifications operations
+# the notification types erpsync consumes and the payload version it reads of each (LISTINGS_ITEM_ISSUES_CHANGE 1.0
+# was retired on 2024-09-25); subscribe with erpsync notifications subscribe
+PAYLOAD_VERSIONS = {"ORDER_CHANGE": "1.0", "FBA_INVENTORY_AVAILABILITY_CHANGES": "1.0",
+                    "LISTINGS_ITEM_STATUS_CHANGE": "1.0", "LISTINGS_ITEM_ISSUES_CHANGE": "2023-12-13"}
 
 # --- what an envelope may be, beyond the schema: bounded, shallow, ids in Amazon's formats ---------------------
 MAX_BYTES = 256 * 1024  # SQS's largest message; an ORDER_CHANGE is a few kilobytes
@@ -319,12 +324,36 @@ class Notifications:
                                   grantless=NOTIFICATIONS_SCOPE)
         return str(reply.body["payload"]["destinationId"])
 
+    def destinations(self) -> list[dict[str, Any]]:
+        """The application's destinations (getDestinations, grantless): the model's ``Destination`` objects."""
+        reply = self._client.call("getDestinations", "GET", "/notifications/v1/destinations",
+                                  grantless=NOTIFICATIONS_SCOPE)
+        return list(reply.body.get("payload") or [])
+
+    def subscription(self, notification_type: str) -> dict[str, Any] | None:
+        """The seller's subscription to ``notification_type`` (getSubscription), or None when there is none."""
+        try:
+            reply = self._client.call("getSubscription", "GET", f"/notifications/v1/subscriptions/{notification_type}")
+        except AmazonRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return reply.body.get("payload")
+
     def create_subscription(self, destination_id: str, notification_type: str = "ORDER_CHANGE", *,
                             order_change_types: Iterable[str] = ("OrderStatusChange", "BuyerRequestedChange"),
-                            marketplace_ids: Iterable[str] | None = None) -> str:
-        """Subscribe the seller to ``notification_type`` at ``destination_id``; the subscription id. ORDER_CHANGE
-        subscriptions are filtered to ``order_change_types`` in ``marketplace_ids``."""
-        body: dict[str, Any] = {"payloadVersion": "1.0", "destinationId": destination_id}
+                            marketplace_ids: Iterable[str] | None = None, payload_version: str | None = None) -> str:
+        """Subscribe the seller to ``notification_type`` at ``destination_id``; the subscription id.
+
+        The payload version is the one erpsync reads (:data:`PAYLOAD_VERSIONS`; ``payload_version`` for another
+        type). ORDER_CHANGE is filtered to ``order_change_types`` in ``marketplace_ids`` (its eventFilter); Amazon
+        offers no eventFilter for the inventory and listing types, so they come for every marketplace and intake
+        refuses those of a marketplace erpsync does not serve."""
+        version = payload_version or PAYLOAD_VERSIONS.get(notification_type)
+        if version is None:
+            raise ValueError(f"notification type {notification_type!r}: erpsync reads "
+                             f"{', '.join(PAYLOAD_VERSIONS)}; give payload_version for another type")
+        body: dict[str, Any] = {"payloadVersion": version, "destinationId": destination_id}
         if notification_type == "ORDER_CHANGE":
             body["processingDirective"] = {"eventFilter": {
                 "eventFilterType": "ORDER_CHANGE", "orderChangeTypes": list(order_change_types),
@@ -332,3 +361,52 @@ class Notifications:
         reply = self._client.call("createSubscription", "POST", f"/notifications/v1/subscriptions/{notification_type}",
                                   body=body)
         return str(reply.body["payload"]["subscriptionId"])
+
+    def subscribe(self, sqs_arn: str, *, name: str = "erpsync",
+                  types: Iterable[str] = tuple(PAYLOAD_VERSIONS)) -> list[dict[str, Any]]:
+        """Route ``types`` (default: every type erpsync consumes) to the SQS queue ``sqs_arn``: its destination
+        (reused when the application has one for that queue, else created), then one subscription per type unless
+        the seller has one already. Per type ``{"type", "outcome": created | kept | elsewhere, "subscription_id",
+        "payload_version", "message"?}`` — *elsewhere*: a subscription to another destination or payload version,
+        left alone (Amazon allows one per type: delete it first to move it)."""
+        types = list(types)
+        patient = _patiently
+        unknown = [t for t in types if t not in PAYLOAD_VERSIONS]
+        if unknown:
+            raise ValueError(f"notification types {unknown}: erpsync consumes {', '.join(PAYLOAD_VERSIONS)}")
+        destination = next((d["destinationId"] for d in patient(self.destinations)
+                            if ((d.get("resource") or {}).get("sqs") or {}).get("arn") == sqs_arn), None)
+        if destination is None:
+            destination = patient(self.create_destination, name, sqs_arn)
+        results = []
+        for notification_type in types:
+            version = PAYLOAD_VERSIONS[notification_type]
+            current = patient(self.subscription, notification_type)
+            if current is None:
+                subscription_id = patient(self.create_subscription, destination, notification_type)
+                results.append({"type": notification_type, "outcome": "created", "subscription_id": subscription_id,
+                                "payload_version": version})
+            elif current.get("destinationId") == destination and current.get("payloadVersion") == version:
+                results.append({"type": notification_type, "outcome": "kept",
+                                "subscription_id": current["subscriptionId"], "payload_version": version})
+            else:
+                results.append({
+                    "type": notification_type, "outcome": "elsewhere", "subscription_id": current["subscriptionId"],
+                    "payload_version": current.get("payloadVersion"),
+                    "message": f"{notification_type} already goes to destination {current.get('destinationId')} "
+                               f"(payload version {current.get('payloadVersion')}); delete subscription "
+                               f"{current['subscriptionId']} (deleteSubscriptionById) and run this again to move it "
+                               f"to {sqs_arn} with payload version {version}"})
+            log.info("amazon.notifications.subscription", notification_type=notification_type,
+                     outcome=results[-1]["outcome"], subscription_id=results[-1]["subscription_id"])
+        return results
+
+
+def _patiently(call: Callable[..., Any], *args: Any, attempts: int = 20) -> Any:
+    """``call(*args)``, waiting out an empty token bucket or a 429 (for commands: a worker reschedules instead)."""
+    for _ in range(attempts - 1):
+        try:
+            return call(*args)
+        except (RateLimited, Throttled) as exc:
+            time.sleep(min(exc.retry_after or 1.0, 60.0))
+    return call(*args)

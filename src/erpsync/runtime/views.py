@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from erpsync.runtime.store import (
     DeadLetter, JournalEntry, Store, audit, cursors, dead_letters, inbox, job_keys, order_journal, shipment_confirmations,
     utcnow)
+from erpsync.runtime.store import FEED_OPEN, ListingFeed, listing_feeds
 
 MAX_PAGE = 200
 # flow -> (its cursor, the jobs that are its backlog); the cursor of "orders" is a time, of "shipments" a ShipKey
 FLOWS = {"orders": ("orders.last_updated", ("sync_window", "import_order", "apply_order")),
          "shipments": ("shipments.ship_key", ("scan_shipments", "confirm_shipment"))}
 # pages that other parts of erpsync fill once they are installed: (title, the job that shows they are)
-PLANNED = {"feeds": ("Feeds", "submit_feed"), "settlements": ("Settlements", "import_settlement"),
-           "reconciliation": ("Reconciliation", "reconcile")}
+PLANNED = {"settlements": ("Settlements", "import_settlement")}
 
 
 @dataclass(frozen=True)
@@ -182,3 +182,130 @@ def dead_letter_list(store: Store, *, status: str | None = "open", reason: str |
             sa.select(dead_letters).where(*where).order_by(dead_letters.c.id.desc())
             .limit(per_page).offset((page - 1) * per_page))]
     return Page(items, page, per_page, total)
+
+
+# --- listing feeds and reconciliations (issue 10's tables) ----------------------------------------------------------
+
+FEED_TYPE = "JSON_LISTINGS_FEED"  # the only feed type erpsync submits
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A listing feed as the dashboard lists it: its row without the messages, and how many it carries."""
+
+    feed: ListingFeed
+    message_count: int
+
+    def as_dict(self) -> dict[str, Any]:
+        f, summary = self.feed, self.feed.summary or {}
+        return {"id": f.id, "marketplace_id": f.marketplace_id, "feed_id": f.feed_id, "feed_type": FEED_TYPE,
+                "status": f.status, "created_at": _iso(f.created_at), "submitted_at": _iso(f.submitted_at),
+                "finished_at": _iso(f.finished_at), "messages": self.message_count,
+                "accepted": summary.get("messagesAccepted"), "refused": summary.get("messagesInvalid"),
+                "summary": f.summary, "flagged": f.flagged, "resubmits": f.resubmits}
+
+
+@dataclass(frozen=True)
+class FeedMessage:
+    message_id: int
+    sku: str
+    values: dict[str, Any]
+    result: str  # accepted | refused | in flight | not applied
+    dead_letter: int | None  # the dead letter carrying Amazon's message for a refused one
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def feeds(store: Store, *, status: str | None = None, page: int = 1, per_page: int = 50) -> Page:
+    """Listing feeds, newest first, as :class:`FeedRow` (their messages counted by the database, not read)."""
+    page, per_page = _page(page, per_page)
+    where = [listing_feeds.c.status == status] if status else []
+    columns = [c for c in listing_feeds.c if c.name != "messages"]
+    count = sa.func.json_array_length(listing_feeds.c.messages).label("message_count")
+    with store.reader.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(listing_feeds).where(*where)).scalar_one()
+        rows = conn.execute(sa.select(*columns, count).where(*where).order_by(listing_feeds.c.id.desc())
+                            .limit(per_page).offset((page - 1) * per_page))
+        items = [FeedRow(ListingFeed(**{"messages": None, **{k: v for k, v in row._mapping.items()
+                                                                if k != "message_count"}}), row.message_count or 0)
+                 for row in rows]
+    return Page(items, page, per_page, total)
+
+
+def feed_statuses(store: Store) -> dict[str, int]:
+    with store.reader.connect() as conn:
+        return dict(conn.execute(sa.select(listing_feeds.c.status, sa.func.count())
+                                 .group_by(listing_feeds.c.status)).all())
+
+
+def feed_messages(store: Store, feed: ListingFeed) -> list[FeedMessage]:
+    """Each message of ``feed`` (read with its messages) with its result as stored: refused — a ``listing_push``
+    dead letter names this feed and message (its Amazon message is there); accepted — the feed is DONE, Amazon
+    processed messages and none refused this one (the rule of ``amazon.listings_feed.results``); in flight — the
+    feed is not finished; not applied — it ended FATAL, CANCELLED or STUCK, or Amazon processed no message."""
+    refused: dict[int, int] = {}
+    if feed.feed_id:
+        marker = f"of listings feed {feed.feed_id}:"
+        with store.reader.connect() as conn:
+            for row in conn.execute(sa.select(dead_letters.c.id, dead_letters.c.message).where(
+                    dead_letters.c.job == "listing_push", dead_letters.c.message.contains(marker))):
+                number = row.message.split(marker)[0].rsplit("message ", 1)[-1].strip()
+                if number.isdigit():
+                    refused.setdefault(int(number), row.id)
+    processed = bool((feed.summary or {}).get("messagesProcessed"))
+    found = []
+    for message in feed.messages or ():
+        number = int(message["messageId"])
+        if number in refused:
+            result = "refused"
+        elif feed.status in FEED_OPEN:
+            result = "in flight"
+        elif feed.status == "DONE" and processed:
+            result = "accepted"
+        else:
+            result = "not applied"
+        found.append(FeedMessage(number, message["sku"], message["values"], result, refused.get(number)))
+    return found
+
+
+def oldest_unfinished_feed(store: Store) -> float | None:
+    """Seconds since erpsync queued the oldest listing feed not finished yet (queued, IN_QUEUE, IN_PROGRESS)."""
+    with store.reader.connect() as conn:
+        oldest = conn.execute(sa.select(sa.func.min(listing_feeds.c.created_at))
+                              .where(listing_feeds.c.status.in_(FEED_OPEN))).scalar()
+    if oldest is None:
+        return None
+    now = utcnow()
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+    return max((now - oldest).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The last reconciliation of one marketplace: when, and the result ``flows.reconcile.conclude`` kept."""
+
+    marketplace_id: str
+    at: datetime
+    result: dict[str, Any]
+
+    @property
+    def differences(self) -> list[dict[str, Any]]:
+        return self.result.get("differences") or []
+
+    def since(self, difference: dict[str, Any]) -> datetime | None:
+        return datetime.fromisoformat(difference["since"]) if difference.get("since") else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"marketplace_id": self.marketplace_id, "at": self.at.isoformat(), **{
+            k: v for k, v in self.result.items() if k not in ("marketplace_id", "at")}}
+
+
+def last_reconciliations(store: Store, marketplace_ids: list[str]) -> dict[str, Reconciliation | None]:
+    """Per configured marketplace its last reconciliation, or None when it never ran."""
+    found: dict[str, Reconciliation | None] = {}
+    for marketplace_id in marketplace_ids:
+        last = store.listings.reconciliation_last(marketplace_id)
+        found[marketplace_id] = Reconciliation(marketplace_id, *last) if last else None
+    return found

@@ -11,8 +11,9 @@
   ``includedData=issues``); sends LISTINGS_ITEM_ISSUES_CHANGE (payload version 2023-12-13: severities and
   enforcement actions only — the messages are read with getListingsItem).
 
-Notifications go to the sinks of ``world.notification_sinks`` at once (the Notifications API subscriptions of the
-sandbox serve ORDER_CHANGE only); each envelope is kept in ``world.published``.
+Notifications go at once to the sinks of ``world.notification_sinks`` and to the destination of every Notifications
+API subscription to their type (``notifications_api.py``; an envelope of its own, with that subscription's id and a
+NotificationId of its own); each envelope is kept in ``world.published``.
 """
 
 from __future__ import annotations
@@ -70,14 +71,22 @@ def envelope(world: World, notification_type: str, payload_version: str, payload
 
 
 def publish(world: World, body: dict[str, Any]) -> None:
-    """Send one envelope to every sink now (a failed send is recorded, not retried)."""
+    """Send one envelope to every sink, and a copy to every subscription of its type, now (a failed send is
+    recorded, not retried)."""
     with world.lock:
         world.published.append(body)
-        sinks = list(world.notification_sinks)
-    text = json.dumps(body)
-    for sink in sinks:
+        targets = [(sink, body) for sink in world.notification_sinks]
+        for subscription in world.subscriptions.values():
+            if subscription.notification_type != body["NotificationType"]:
+                continue
+            copy = {**body, "NotificationMetadata": {**body["NotificationMetadata"],
+                                                     "SubscriptionId": subscription.id,
+                                                     "NotificationId": str(uuid.uuid4())}}
+            world.published.append(copy)
+            targets.append((world.destinations[subscription.destination_id].sink, copy))
+    for sink, envelope_ in targets:
         try:
-            sink.send(text)
+            sink.send(json.dumps(envelope_))
         except Exception as exc:  # noqa: BLE001 - the sink is down: count it, keep the others going
             world.delivery_failures.append((sink.name, type(exc).__name__, str(exc)[:200]))
 

@@ -1,15 +1,20 @@
-"""Notifications API v1: destinations and subscriptions that route ORDER_CHANGE to an SQS queue.
+"""Notifications API v1: destinations and subscriptions that route ORDER_CHANGE, FBA_INVENTORY_AVAILABILITY_CHANGES,
+LISTINGS_ITEM_STATUS_CHANGE and LISTINGS_ITEM_ISSUES_CHANGE to an SQS queue.
 
 createDestination registers an SQS queue by ARN (``arn:aws:sqs:<region>:<account>:<queue>``). The sandbox reaches
 it at the URL moto gives that queue, ``{world.sqs_endpoint_url}/<account>/<queue>`` (without an endpoint: AWS's
 ``https://sqs.<region>.amazonaws.com/<account>/<queue>``), through a :class:`~erpsync.sandbox.notifications.SqsSink`.
 After createSubscription(ORDER_CHANGE) every order change is delivered to that queue (``notifications.deliver``),
 filtered by the subscription's ``processingDirective.eventFilter`` (``marketplaceIds``, ``orderChangeTypes``).
+After createSubscription of an inventory or listing type (payload versions: :data:`NOTIFICATION_TYPES`) every such
+event of the control calls (``listing_events.py``) is delivered there; Amazon's eventFilter does not cover these
+types (its ``eventFilterType`` names ORDER_CHANGE, ANY_OFFER_CHANGED and SHIPMENT_TRACKING_MILESTONE_CHANGED only),
+so a directive with an eventFilter for them is refused.
 
 As the model says: the destination operations and getSubscriptionById / deleteSubscriptionById are grantless (an
 application token of scope ``sellingpartnerapi::notifications``); createSubscription and getSubscription take the
 seller's token. Destinations belong to the application; a subscription to the application and the seller, one per
-notification type. The sandbox publishes ORDER_CHANGE only, to SQS only: other notification types, EventBridge
+notification type. The sandbox publishes the four types above, to SQS only: other notification types, EventBridge
 destinations and ``filterExpression`` are refused with a 400 that says so. Conflicts (the same queue twice, a second
 subscription, deleting a destination still subscribed to) are 409 ``Conflict``.
 """
@@ -28,8 +33,10 @@ from erpsync.sandbox.world import World
 
 router = APIRouter(tags=["notifications"])
 API = "/notifications/v1"
-NOTIFICATION_TYPES = ("ORDER_CHANGE",)  # what the sandbox publishes
-PAYLOAD_VERSION = "1.0"
+# what the sandbox publishes, and the payload version of each (LISTINGS_ITEM_ISSUES_CHANGE 1.0 was retired by Amazon
+# on 2024-09-25); the inventory and listing types come from the control calls of listing_events.py
+NOTIFICATION_TYPES = {"ORDER_CHANGE": "1.0", "FBA_INVENTORY_AVAILABILITY_CHANGES": "1.0",
+                      "LISTINGS_ITEM_STATUS_CHANGE": "1.0", "LISTINGS_ITEM_ISSUES_CHANGE": "2023-12-13"}
 
 
 class _Strict(BaseModel):
@@ -195,9 +202,9 @@ def create_subscription(notificationType: str, body: CreateSubscriptionRequest, 
     if notificationType not in NOTIFICATION_TYPES:
         raise invalid_input(f"notificationType {notificationType!r} is not published by the sandbox; it publishes "
                             f"{', '.join(NOTIFICATION_TYPES)}.")
-    if body.payloadVersion != PAYLOAD_VERSION:
+    if body.payloadVersion != NOTIFICATION_TYPES[notificationType]:
         raise invalid_input(f"payloadVersion {body.payloadVersion!r} is not a version of {notificationType}; use "
-                            f"{PAYLOAD_VERSION}.")
+                            f"{NOTIFICATION_TYPES[notificationType]}.")
     world = world_of(request)
     marketplace_ids, change_types = _filters(world, notificationType, body.processingDirective)
     with world.lock:

@@ -29,6 +29,7 @@ from erpsync.amazon import listing_notifications
 from erpsync.amazon.notifications import MAX_BYTES, parse_notification
 from erpsync.errors import InvalidData
 from erpsync.flows import intake, listing_intake
+from erpsync.runtime import views
 from erpsync.runtime.jobs import Runtime
 
 log = logs.get(__name__)
@@ -126,7 +127,8 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 
 class _RuntimeCollector:
-    """Gauges read at scrape time: queued and scheduled messages, pending jobs, open dead letters."""
+    """Gauges read at scrape time: queued and scheduled messages, pending jobs, open dead letters, the age of the
+    oldest unfinished listing feed (the stuck-feed alert of deploy/prometheus/erpsync-rules.yml)."""
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
@@ -145,6 +147,10 @@ class _RuntimeCollector:
                                 value=len(store.job_keys_pending(limit=100_000)))
         yield GaugeMetricFamily("erpsync_dead_letters_open", "Dead letters waiting for replay or discard",
                                 value=len(store.dead_letters.list("open", limit=100_000)))
+        oldest = GaugeMetricFamily("erpsync_feed_oldest_unfinished_seconds", "Seconds since erpsync queued the "
+                                   "oldest feed Amazon has not finished (0: none unfinished)", labels=["feed_type"])
+        oldest.add_metric([views.FEED_TYPE], views.oldest_unfinished_feed(store) or 0.0)
+        yield oldest
 
 
 class Server:

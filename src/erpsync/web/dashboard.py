@@ -3,8 +3,8 @@
 
 Pages: ``/`` sync status per flow, ``/orders`` the order journal (filter by status, search an order id or TranNo),
 ``/orders/{id}`` one order's history, ``/dead-letters`` grouped by reason with review, replay and discard (one or
-many, always through a confirmation page), ``/dead-letters/{id}``. Feeds, settlements and reconciliation show
-"not configured" until the jobs that fill them are installed.
+many, always through a confirmation page), ``/dead-letters/{id}``; ``/feeds`` and ``/reconciliation`` from
+:mod:`erpsync.web.inventory`. Settlements show "not configured" until the jobs that fill them are installed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from erpsync.runtime import deadletter, views
 from erpsync.runtime.access import Access
 from erpsync.runtime.jobs import Runtime
 from erpsync.runtime.store import DEAD_LETTER_STATUSES, JOURNAL_STATUSES
-from erpsync.web import auth, render
+from erpsync.web import auth, inventory, render
 from erpsync.web.correlation import RequestCorrelation
 
 ACTIONS = ("replay", "discard")
@@ -73,6 +73,7 @@ def _act(runtime: Runtime, action: str, dead_id: int) -> str:
 
 def api_router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["dashboard"])
+    api.include_router(inventory.api_router(runtime))  # /api/feeds, /api/reconciliation (web/inventory.py)
     store = runtime.store
 
     @api.get("/status", summary="Sync status per flow, queues and the journal by status")
@@ -150,13 +151,15 @@ def _entry_json(entry) -> dict[str, Any]:
 
 def pages_router(runtime: Runtime) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
+    pages.include_router(inventory.pages_router(runtime))  # /feeds, /reconciliation (web/inventory.py)
     store = runtime.store
 
     @pages.get("/")
     def overview(request: Request) -> Response:
         return render.page(request, "overview.html", nav="overview", flows=views.flow_status(store),
                            queues=runtime.pending(), journal=views.journal_counts(store),
-                           reasons=views.dead_letter_reasons(store), planned=_planned())
+                           reasons=views.dead_letter_reasons(store), planned=_planned(),
+                           **inventory.overview(runtime))
 
     @pages.get("/orders")
     def orders(request: Request, status: str | None = None, q: str | None = None, page: int = Query(1, ge=1),
