@@ -23,7 +23,7 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)  # a reason stays one line, whole
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)")
-SETTLEMENT_JOBS = ("sync_settlements", "import_settlement", "post_settlement")
+SETTLEMENT_JOBS = flow.JOBS
 
 
 @contextmanager
