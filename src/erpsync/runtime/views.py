@@ -261,11 +261,26 @@ def settlement_list(store: Store, *, status: str | None = None, search: str | No
         records = [SettlementRecord(**row._mapping) for row in conn.execute(
             sa.select(settlements).where(*where).order_by(settlements.c.end_date.desc(), settlements.c.settlement_id)
             .limit(per_page).offset((page - 1) * per_page))]
-        dead = dict(conn.execute(
-            sa.select(dead_letters.c.record, sa.func.count()).where(
-                dead_letters.c.status == "open", dead_letters.c.job.in_(settlement_flow.JOBS),
-                dead_letters.c.record.in_([r.settlement_id for r in records])).group_by(dead_letters.c.record)).all())
+        ids = [r.settlement_id for r in records]
+        letters = conn.execute(sa.select(dead_letters).where(
+            dead_letters.c.status == "open", dead_letters.c.job.in_(settlement_flow.JOBS),
+            sa.or_(dead_letters.c.record.in_(ids), dead_letters.c.key.in_([f"post_settlement:{i}" for i in ids]))))
+        dead: dict[str | None, int] = {}
+        for letter in letters:
+            sid = settlement_of(DeadLetter(**letter._mapping))
+            dead[sid] = dead.get(sid, 0) + 1
     return Page([(r, dead.get(r.settlement_id, 0)) for r in records], page, per_page, total)
+
+
+def settlement_of(dead: DeadLetter) -> str | None:
+    """The settlement a dead letter of a settlement job is about, when known: post_settlement's key names it (its
+    record may be a fiscal period), import_settlement's record (None when the file was refused before its summary
+    row); None for other jobs."""
+    if dead.job == "post_settlement":
+        return dead.key.partition(":")[2] or None
+    if dead.job == "import_settlement":
+        return dead.record
+    return None
 
 
 def settlement_counts(store: Store) -> dict[str, int]:

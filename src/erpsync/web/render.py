@@ -11,6 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from erpsync.runtime import views
+
 _env = Environment(loader=PackageLoader("erpsync.web", "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
 
@@ -48,5 +50,6 @@ def page(request: Request, template: str, code: int = 200, **context: Any) -> HT
     html = _env.get_template(template).render(
         request=request, user=state.get("user"), csrf_token=state.get("csrf_token", ""), zone=zone,
         local=lambda value: local_time(value, zone), demo=getattr(request.app.state, "erpsync_demo", None),
+        settlement_of=views.settlement_of,
         **context)
     return HTMLResponse(html, status_code=code, headers={"Cache-Control": "no-store"})
