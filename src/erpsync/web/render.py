@@ -40,6 +40,7 @@ def duration(seconds: float | None) -> str:
 
 
 _env.filters["duration"] = duration
+_env.globals["settlement_of"] = views.settlement_of  # the settlement a dead letter is about, for its link
 
 
 def page(request: Request, template: str, code: int = 200, **context: Any) -> HTMLResponse:
@@ -50,6 +51,5 @@ def page(request: Request, template: str, code: int = 200, **context: Any) -> HT
     html = _env.get_template(template).render(
         request=request, user=state.get("user"), csrf_token=state.get("csrf_token", ""), zone=zone,
         local=lambda value: local_time(value, zone), demo=getattr(request.app.state, "erpsync_demo", None),
-        settlement_of=views.settlement_of,
         **context)
     return HTMLResponse(html, status_code=code, headers={"Cache-Control": "no-store"})
