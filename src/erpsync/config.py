@@ -395,6 +395,9 @@ url = "sqlite:///.erpsync/state.db"
 url = "sqlite:///.erpsync/queue.db"
 workers = 2
 max_retries = 8
+# A running job holds a lease its worker renews every third of it; once a lease expires (the worker died),
+# the scheduler queues the job again. A longer lease: a killed worker's jobs wait longer before they run again.
+lease_seconds = 30
 
 [amazon]
 # "sandbox" (built-in simulator), "na", "eu", "fe", or a full https:// endpoint.

@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import re
+import tomllib
 
 import pytest
 import structlog
@@ -28,6 +30,14 @@ def test_init_writes_a_template_that_loads_to_the_defaults(workdir):
     assert loaded.model_dump() == config.Settings(base_dir=workdir).model_dump()
     with pytest.raises(ConfigError, match="already exists"):
         config.write_template()
+
+
+def test_init_template_names_the_job_lease_with_its_default(workdir):
+    """The leases change added ``[queue] lease_seconds``; the template shows it, commented, at its default."""
+    text = config.write_template().read_text()
+    queue = tomllib.loads(text)["queue"]
+    assert queue["lease_seconds"] == config.QueueSettings.model_fields["lease_seconds"].default
+    assert re.search(r"^# .*lease.*\n(#.*\n)*lease_seconds = ", text, re.M | re.I)
 
 
 def test_secrets_come_from_the_file_and_the_environment_wins(workdir, monkeypatch):

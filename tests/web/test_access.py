@@ -27,7 +27,8 @@ def protected_routes(app) -> list[tuple[str, str]]:
         if not isinstance(route, Route) or is_public(route.path):
             continue
         path = route.path.replace("{amazon_order_id}", "113-0000000-0000001").replace("{dead_letter_id}", "1") \
-            .replace("{action}", "discard").replace("{name}", "feeds").replace("{batch_id}", "1")
+            .replace("{action}", "discard").replace("{name}", "feeds").replace("{batch_id}", "1") \
+            .replace("{settlement_id}", "23456789012")
         for method in sorted(route.methods - {"HEAD"}):
             found.append((method, path))
     return found
@@ -38,7 +39,8 @@ def test_every_route_but_health_and_the_webhook_refuses_a_visitor_without_creden
     routes = protected_routes(web.server._server.config.app)
     paths = {path for _, path in routes}
     assert {"/", "/orders", "/dead-letters", "/api/status", "/metrics", "/openapi.json", "/logout",
-            "/dead-letters/action", "/feeds", "/feeds/1", "/reconciliation", "/reconciliation/fix"} <= paths
+            "/dead-letters/action", "/feeds", "/feeds/1", "/reconciliation", "/reconciliation/fix", "/settlements",
+            "/settlements/23456789012", "/api/settlements", "/api/settlements/23456789012"} <= paths
     for method, path in routes:
         answer = httpx.request(method, web.url + path)
         assert answer.status_code == 401, (method, path, answer.text)
@@ -71,7 +73,8 @@ def test_the_api_token_opens_the_api_and_the_pages(web):
     spec = httpx.get(f"{web.url}/openapi.json", headers=BEARER).json()
     assert {"/api/status", "/api/orders", "/api/orders/{amazon_order_id}", "/api/dead-letters",
             "/api/dead-letters/{dead_letter_id}", "/api/dead-letters/{dead_letter_id}/{action}",
-            "/api/feeds", "/api/feeds/{batch_id}", "/api/reconciliation", "/api/reconciliation/fix"} == set(spec["paths"])
+            "/api/feeds", "/api/feeds/{batch_id}", "/api/reconciliation", "/api/reconciliation/fix",
+            "/api/settlements", "/api/settlements/{settlement_id}"} == set(spec["paths"])
 
 
 def test_no_api_token_configured_means_no_token_is_accepted(make_web, monkeypatch):

@@ -19,7 +19,7 @@ from tests.web.conftest import API_TOKEN
 RULES = REPO / "deploy" / "prometheus" / "erpsync-rules.yml"
 RULE_TESTS = REPO / "deploy" / "prometheus" / "erpsync-rules.test.yml"
 # series the rules read that other flows export once merged (listed in the rules file's header)
-FROM_OTHER_FLOWS = {"erpsync_settlements_rejected"}
+FROM_OTHER_FLOWS: set[str] = set()  # every metric the rules read is exported by erpsync now
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +48,28 @@ def test_every_metric_the_rules_read_is_exported(web):
     class Refused(Exception):
         code, record = "unknown_sku", "113-0000000-0000001"
 
+    class ClosedPeriod(Exception):
+        code, record = "closed_period", "2026-03"
+
     deadletter.capture(web.runtime.store, job="apply_order", queue="sage500", key="apply:1", payload={},
                        exc=Refused("SKU"), attempts=1, first_failed_at=datetime.now(timezone.utc))
+    deadletter.capture(web.runtime.store, job="post_settlement", queue="sage500", key="post_settlement:1234",
+                       payload={}, exc=ClosedPeriod("fiscal period 2026-03 is closed in Sage"), attempts=1,
+                       first_failed_at=datetime.now(timezone.utc))
     text = httpx.get(f"{web.url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}).text
     exported = set(re.findall(r"^# TYPE (\w+) ", text, re.M))
     exprs = re.findall(r"expr: (.+)", RULES.read_text())
     used = {name for expr in exprs for name in re.findall(r"\b(erpsync_\w+)", expr)}
     assert used - FROM_OTHER_FLOWS <= exported, sorted(used - FROM_OTHER_FLOWS - exported)
-    assert {"erpsync_sync_lag_seconds", "erpsync_dead_letters_open", "erpsync_jobs_retrying"} <= used
+    assert {"erpsync_sync_lag_seconds", "erpsync_dead_letters_open", "erpsync_jobs_retrying",
+            "erpsync_settlements_rejected"} <= used
+    # the settlement the ledger misses is counted; the order's dead letter is not a settlement
+    assert re.search(r"^erpsync_settlements_rejected 1\.0$", text, re.M), text
 
 
 def test_the_oldest_unfinished_feed_is_exported_for_the_stuck_feed_alert(web):
     """ErpsyncFeedStuck reads erpsync_feed_oldest_unfinished_seconds{feed_type}: 0 with no feed open, then the
     age of the oldest feed not finished (queued, IN_QUEUE, IN_PROGRESS); finished ones do not count."""
-    import sqlalchemy as sa
-
     from erpsync.runtime.store import listing_feeds, utcnow
 
     def exported() -> float:

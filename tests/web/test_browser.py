@@ -1,6 +1,6 @@
 """The dashboard in a real browser (Playwright driving Debian's chromium): a person logs in, finds the dead letter
-of an order with an unknown SKU, fixes the mapping, replays it from the dashboard and sees the order in Sage; a
-visitor without a login gets the login form on every page. A screenshot of each page is saved (into
+of an order with an unknown SKU, fixes the mapping, replays it from the dashboard and sees the order in Sage, then
+finds the settlement Amazon paid posted to the ledger; a visitor without a login gets the login form on every page. A screenshot of each page is saved (into
 ``$ERPSYNC_SCREENSHOTS`` when set — ``docs/screenshots`` for the README — else into the test's directory)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.conftest import REPO
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = ("/", "/orders", "/dead-letters", "/feeds", "/reconciliation")
+PAGES = ("/", "/orders", "/dead-letters", "/feeds", "/reconciliation", "/settlements")
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
                                 reason=f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
@@ -89,6 +89,16 @@ def test_a_person_repairs_an_unknown_sku_from_the_dashboard(make_pipeline, brows
             assert "queued again" in page.inner_text("ul.result")
             pipeline.wait_journal([oid], ("written",), timeout=60)
 
+            # before any settlement the page says so; then Amazon closes one and the workers post it
+            page.goto(url + "/settlements")
+            assert "no settlements imported yet" in page.inner_text("main")
+            pipeline.generate(3, seed=23, afn_share=1.0)  # FBA orders: Amazon ships them, the settlement pays
+            closed = pipeline.control("POST", "settlements", json={})
+            sid = closed["settlementId"]
+            pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
+            pipeline.wait(lambda: (r := pipeline.runtime.store.settlement_get(sid)) is not None
+                          and r.status == "posted", timeout=60, what=f"settlement {sid} posted")
+
         sage = pipeline.sage_order(oid)
         assert sage is not None and {line.ItemID for line in sage.lines} == {"WIDGET-BLU-L"}
         page.goto(f"{url}/orders?q={oid}")
@@ -108,7 +118,14 @@ def test_a_person_repairs_an_unknown_sku_from_the_dashboard(make_pipeline, brows
         page.goto(f"{url}/reconciliation")
         assert "Never reconciled" in page.inner_text("main")
         page.screenshot(path=shots / "reconciliation.png", full_page=True)
-        page.goto(f"{url}/planned/settlements")
-        assert "Not configured" in page.inner_text("main")
+        page.goto(f"{url}/settlements")
+        row = page.locator(f"tr[data-settlement='{sid}']")
+        assert row.locator(".badge").inner_text() == "posted" and closed["totalAmount"] in row.inner_text()
+        page.screenshot(path=shots / "settlements.png", full_page=True)
+        row.locator("a").first.click()
+        main = page.inner_text("main")
+        assert f"Settlement {sid}" in main and "equals total-amount" in main and "BatchKey" in main
+        assert f"deposit: settlement {sid} total-amount {closed['totalAmount']}" in main
+        page.screenshot(path=shots / "settlement.png", full_page=True)
     finally:
         server.stop()

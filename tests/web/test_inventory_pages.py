@@ -125,7 +125,7 @@ def test_screenshots_of_the_feeds_and_reconciliation_pages(shop, request):
 
     if not Path(test_browser.CHROMIUM).exists() and os.environ.get("CI") != "true":
         pytest.skip(f"{test_browser.CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
-    browser, shots = request.getfixturevalue("browser"), request.getfixturevalue("shots")
+    chromium, folder = request.getfixturevalue("browser"), request.getfixturevalue("shots")
     pipeline, web = shop
     with pipeline.sandbox.world.lock:
         del pipeline.sandbox.world.listings["JACKET-BLU-L"]
@@ -134,17 +134,17 @@ def test_screenshots_of_the_feeds_and_reconciliation_pages(shop, request):
         pipeline.wait(lambda: feeds_done(pipeline), what="the feed to finish")
     pipeline.control("POST", "listings/drift", json={"skus": [SKUS[1]], "delta": 3})
     reconcile(pipeline)
-    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    page = chromium.new_context(viewport={"width": 1280, "height": 860}).new_page()
     page.goto(f"{web.url}/login?next=/feeds")
     page.fill("input[name=username]", USER)
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('Log in')")
     page.wait_for_url(f"{web.url}/feeds")
     assert page.locator("tr[data-feed]").count() == 1
-    page.screenshot(path=shots / "feeds.png", full_page=True)
+    page.screenshot(path=folder / "feeds.png", full_page=True)
     page.click("tr[data-feed] a")
     assert "refused" in page.inner_text("main") and "accepted" in page.inner_text("main")
-    page.screenshot(path=shots / "feed.png", full_page=True)
+    page.screenshot(path=folder / "feed.png", full_page=True)
     page.click("header >> text=Reconciliation")
     assert "drift" in page.inner_text("main")
-    page.screenshot(path=shots / "reconciliation.png", full_page=True)
+    page.screenshot(path=folder / "reconciliation.png", full_page=True)

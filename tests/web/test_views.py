@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -117,3 +118,46 @@ def test_listing_feeds_their_message_results_and_the_last_reconciliations(store)
     last = views.last_reconciliations(store, ["ATVPDKIKX0DER"])["ATVPDKIKX0DER"]
     assert [d["sku"] for d in last.differences] == ["C"]
     assert last.since(last.differences[0]) == datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def test_settlement_views_sum_the_row_detail_exactly_on_both_engines(store, tmp_path):
+    """The row detail the flow keeps, summed per account and rule as Decimal (grouped by amount in SQL first), the
+    list with its dead letters, and the rejected count: a post_settlement dead letter's record is a fiscal period,
+    its key names the settlement."""
+    from erpsync import config
+    from erpsync.flows import settlements as flow
+    from tests.flows.test_settlements import MFN, SID, mfn_and_afn_rows, row, settlement_file
+
+    rows = mfn_and_afn_rows() + [row("Order", "ItemFees", "Commission", "-0.10", order_id=f"112-000000{n}-0000000",
+                                     fid="AFN") for n in range(7)]  # 7 x 0.10: 0.70, not 0.7000000000000001
+    settings = config.Settings(base_dir=tmp_path)
+    categorised, _ = flow.read(settlement_file(rows).splitlines(), settings, source="test", store=store)
+    store.settlement_posted(SID, {"2026-03": 17})
+
+    detail = views.settlement_detail(store, SID)
+    assert detail.rows == 18 and detail.orders == 9 and detail.complete
+    assert detail.rows_total == categorised.summary.total_amount == Decimal("127.08")
+    lines = {(line.account, line.rule): line for line in detail.lines}
+    assert lines[("6110", "mapped")].debit == Decimal("24.70") and lines[("6110", "mapped")].rows == 9
+    assert lines[("1210", "clearing")].credit == Decimal("103.40")
+    assert lines[("1210", "clearing")].memo == "AR clearing, order in Sage: MFN Principal, MFN Shipping, MFN Tax"
+    journal = flow.journal(categorised, flow.calendar_month, settings)  # what the flow posts, per account
+    posted = {(line.account, line.memo): line.amount for line in journal.lines if not line.deposit}
+    assert {(line.account, line.memo): line.amount for line in detail.lines} == posted
+    assert detail.deposit.debit == Decimal("127.08")
+
+    class ClosedPeriod(Exception):
+        code, record = "closed_period", "2026-03"
+
+    dead = deadletter.capture(store, job="post_settlement", queue="sage500", key=f"post_settlement:{SID}", payload={},
+                              exc=ClosedPeriod("fiscal period 2026-03 is closed"), attempts=1,
+                              first_failed_at=datetime.now(timezone.utc))
+    _capture(store, "113-0000000-0000001", "unknown_sku")  # an order's: not a settlement
+    assert views.settlements_rejected(store) == 1
+    [(record, open_letters)] = views.settlement_list(store, status="posted").items
+    assert record.settlement_id == SID and open_letters == 1
+    assert views.settlement_list(store, status="imported").total == 0
+    assert [d.id for d in views.settlement_detail(store, SID).dead_letters] == [dead]
+    assert views.settlement_of(store.dead_letters.get(dead)) == SID
+    assert views.settlement_row_page(store, SID, account="6110", per_page=5, page=2).total == 9
+    assert [r["line_no"] for r in views.settlement_row_page(store, SID, search=MFN["order_id"]).items] == list(range(3, 9))

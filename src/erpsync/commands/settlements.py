@@ -23,7 +23,6 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)  # a reason stays one line, whole
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)")
-SETTLEMENT_JOBS = ("sync_settlements", "import_settlement", "post_settlement")
 
 
 @contextmanager
@@ -132,11 +131,11 @@ def sync(
         load_job_modules(settings.queue.job_modules)
         runtime = Runtime(settings, config_path=config_path(config))
     try:
-        before = {d.id for job in SETTLEMENT_JOBS for d in runtime.store.dead_letters.list("open", job=job)}
+        before = {d.id for job in flow.JOBS for d in runtime.store.dead_letters.list("open", job=job)}
         runtime.enqueue("sync_settlements", key="sync_settlements")
         with runtime.start_consumer(workers=1, poll_seconds=0.1):
             finished = runtime.drain(timeout)
-        dead = [d for job in SETTLEMENT_JOBS for d in runtime.store.dead_letters.list("open", job=job)
+        dead = [d for job in flow.JOBS for d in runtime.store.dead_letters.list("open", job=job)
                 if d.id not in before]
         for record in runtime.store.settlement_list(limit=20):
             console.print(f"settlement {record.settlement_id}: {record.status} {record.total_amount} "

@@ -48,6 +48,7 @@ REPORTS_CURSOR = "settlements.reports_created"
 CURSOR_OVERLAP = timedelta(days=1)
 SHOWN_ROWS = 10  # row numbers named per unknown combination
 RULE_TEXT = {"clearing": "AR clearing, order in Sage", "revenue": "revenue, order not in Sage", "mapped": "mapped"}
+JOBS = ("sync_settlements", "import_settlement", "post_settlement")
 
 
 class UnmappedSettlementAmounts(errors.Permanent):
@@ -113,7 +114,7 @@ def mapped_rows(result: Categorised, rows: Iterable[parser.Row], accounts: Settl
             continue
         key = (row.posted_date, found.account, found.rule)
         days[key] = days.get(key, ZERO) + row.amount
-        text = row.amount_description if found.rule == "mapped" else f"{row.fulfillment_id} {row.amount_description}"
+        text = row_text(found.rule, row.fulfillment_id, row.amount_description)
         texts = descriptions.get((found.account, found.rule))
         if texts is None:
             texts = descriptions[(found.account, found.rule)] = set()
@@ -232,7 +233,17 @@ def journal(categorised: Categorised, period_of: Callable[[date], FiscalPeriod],
 
 
 def _memo(account: str, rule: str, descriptions: dict[tuple[str, str], set[str]]) -> str:
-    return f"{RULE_TEXT[rule]}: {', '.join(sorted(descriptions.get((account, rule), ())))}"[:255]
+    return memo(rule, descriptions.get((account, rule), ()))
+
+
+def row_text(rule: str, fulfillment_id: str | None, amount_description: str) -> str:
+    """How an amount is named in its journal line's memo: ``Commission`` (mapped), ``MFN Principal`` (by channel)."""
+    return amount_description if rule == "mapped" else f"{fulfillment_id or ''} {amount_description}"
+
+
+def memo(rule: str, texts: Iterable[str]) -> str:
+    """A journal line's memo: the rule that chose its account and the amounts behind it."""
+    return f"{RULE_TEXT[rule]}: {', '.join(sorted(texts))}"[:255]
 
 
 def as_json(built: Journal) -> dict[str, Any]:

@@ -1,25 +1,30 @@
 """Read-only views of the state store for the dashboard, its JSON API and the status gauges: sync status per flow,
-the order journal page by page with what happened to each order, dead letters grouped by reason."""
+the order journal page by page with what happened to each order, dead letters grouped by reason, settlements with
+their row detail summarised per account."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from erpsync.flows import settlements as settlement_flow
 from erpsync.runtime.store import (
-    DeadLetter, JournalEntry, Store, audit, cursors, dead_letters, inbox, job_keys, order_journal, shipment_confirmations,
-    utcnow)
+    DeadLetter, JournalEntry, SettlementRecord, Store, audit, cursors, dead_letters, inbox, job_keys, order_journal,
+    settlement_rows, settlements, shipment_confirmations, utcnow)
 from erpsync.runtime.store import FEED_OPEN, ListingFeed, listing_feeds
 
 MAX_PAGE = 200
 # flow -> (its cursor, the jobs that are its backlog); the cursor of "orders" is a time, of "shipments" a ShipKey
 FLOWS = {"orders": ("orders.last_updated", ("sync_window", "import_order", "apply_order")),
-         "shipments": ("shipments.ship_key", ("scan_shipments", "confirm_shipment"))}
-# pages that other parts of erpsync fill once they are installed: (title, the job that shows they are)
-PLANNED = {"settlements": ("Settlements", "import_settlement")}
+         "shipments": ("shipments.ship_key", ("scan_shipments", "confirm_shipment")),
+         "settlements": (settlement_flow.REPORTS_CURSOR, settlement_flow.JOBS)}
+SETTLEMENT_STATUSES = ("imported", "posted")  # imported: categorised, not (yet) in the Sage GL
+# the settlement jobs whose dead letters are a settlement kept out of the ledger (erpsync_settlements_rejected)
+SETTLEMENT_REJECTING_JOBS = ("import_settlement", "post_settlement")
 
 
 @dataclass(frozen=True)
@@ -309,3 +314,171 @@ def last_reconciliations(store: Store, marketplace_ids: list[str]) -> dict[str, 
         last = store.listings.reconciliation_last(marketplace_id)
         found[marketplace_id] = Reconciliation(marketplace_id, *last) if last else None
     return found
+
+
+# --- settlements ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    """The stored rows of one (account, rule) summed: the journal line they make, before the deposit and the
+    carried-forward lines (an amount Amazon pays the seller is a credit)."""
+
+    account: str
+    rule: str
+    rows: int
+    amount: Decimal  # debit positive
+    memo: str
+
+    @property
+    def debit(self) -> Decimal:
+        return self.amount if self.amount > 0 else Decimal("0.00")
+
+    @property
+    def credit(self) -> Decimal:
+        return -self.amount if self.amount < 0 else Decimal("0.00")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "rule": self.rule, "rows": self.rows, "debit": str(self.debit),
+                "credit": str(self.credit), "memo": self.memo}
+
+
+@dataclass
+class SettlementDetail:
+    record: SettlementRecord
+    lines: list[SettlementLine]  # from settlement_rows; empty while the file was refused (nothing kept)
+    rows: int
+    orders: int  # distinct order ids among the rows
+    first_posted: date | None
+    last_posted: date | None
+    dead_letters: list[DeadLetter]
+
+    @property
+    def rows_total(self) -> Decimal:
+        """Σ of the stored amounts: equals total-amount when the row detail is complete."""
+        return -sum((line.amount for line in self.lines), Decimal("0"))
+
+    @property
+    def complete(self) -> bool:
+        return self.rows_total == Decimal(self.record.total_amount)
+
+    @property
+    def deposit(self) -> SettlementLine:
+        """The payout line that balances the others: a debit of total-amount (a credit when it is negative)."""
+        return SettlementLine("deposit", "deposit", 0, Decimal(self.record.total_amount),
+                              f"deposit: settlement {self.record.settlement_id} total-amount "
+                              f"{self.record.total_amount} {self.record.currency}")
+
+
+def settlement_list(store: Store, *, status: str | None = None, search: str | None = None, page: int = 1,
+                    per_page: int = 50) -> Page:
+    """Settlements, the latest settlement period first; ``search``: a settlement id (or its start) or a report
+    id. Items are (record, open dead letters naming it)."""
+    page, per_page = _page(page, per_page)
+    where = []
+    if status:
+        where.append(settlements.c.status == status)
+    if search:
+        where.append(sa.or_(settlements.c.settlement_id.startswith(search.strip()),
+                            settlements.c.report_id == search.strip()))
+    with store.reader.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(settlements).where(*where)).scalar_one()
+        records = [SettlementRecord(**row._mapping) for row in conn.execute(
+            sa.select(settlements).where(*where).order_by(settlements.c.end_date.desc(), settlements.c.settlement_id)
+            .limit(per_page).offset((page - 1) * per_page))]
+        ids = [r.settlement_id for r in records]
+        letters = conn.execute(sa.select(dead_letters).where(
+            dead_letters.c.status == "open", dead_letters.c.job.in_(settlement_flow.JOBS),
+            sa.or_(dead_letters.c.record.in_(ids), dead_letters.c.key.in_([f"post_settlement:{i}" for i in ids]))))
+        dead: dict[str | None, int] = {}
+        for letter in letters:
+            sid = settlement_of(DeadLetter(**letter._mapping))
+            dead[sid] = dead.get(sid, 0) + 1
+    return Page([(r, dead.get(r.settlement_id, 0)) for r in records], page, per_page, total)
+
+
+def settlement_of(dead: DeadLetter) -> str | None:
+    """The settlement a dead letter of a settlement job is about, when known: post_settlement's key names it (its
+    record may be a fiscal period), import_settlement's record (None when the file was refused before its summary
+    row); None for other jobs."""
+    if dead.job == "post_settlement":
+        return dead.key.partition(":")[2] or None
+    if dead.job == "import_settlement":
+        return dead.record
+    return None
+
+
+def settlement_counts(store: Store) -> dict[str, int]:
+    with store.reader.connect() as conn:
+        return dict(conn.execute(sa.select(settlements.c.status, sa.func.count()).group_by(settlements.c.status)).all())
+
+
+def settlement_dead_letters(store: Store, status: str | None = "open", limit: int = MAX_PAGE) -> list[DeadLetter]:
+    """Dead letters of the settlement jobs, newest first: format changes, unknown fee types, closed periods, ..."""
+    query = sa.select(dead_letters).where(dead_letters.c.job.in_(settlement_flow.JOBS))
+    if status:
+        query = query.where(dead_letters.c.status == status)
+    with store.reader.connect() as conn:
+        return [DeadLetter(**row._mapping) for row in conn.execute(query.order_by(dead_letters.c.id.desc())
+                                                                    .limit(limit))]
+
+
+def settlements_rejected(store: Store) -> int:
+    """Open dead letters of settlement imports and postings: settlements the ledger is missing."""
+    with store.reader.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(
+            dead_letters.c.status == "open", dead_letters.c.job.in_(SETTLEMENT_REJECTING_JOBS))).scalar_one()
+
+
+def settlement_detail(store: Store, settlement_id: str) -> SettlementDetail | None:
+    """One settlement: its record, its stored row detail summed per (account, rule) as journal lines, and its dead
+    letters (any status). Amounts are summed as Decimal from the stored text (grouped by amount in SQL first)."""
+    record = store.settlement_get(settlement_id)
+    if record is None:
+        return None
+    r = settlement_rows
+    sums: dict[tuple[str, str], Decimal] = {}
+    counts: dict[tuple[str, str], int] = {}
+    texts: dict[tuple[str, str], set[str]] = {}
+    keys = [f"post_settlement:{settlement_id}"] + ([f"import_settlement:{record.report_id}"] if record.report_id
+                                                   else [])
+    with store.reader.connect() as conn:
+        grouped = conn.execute(
+            sa.select(r.c.account, r.c.rule, r.c.fulfillment_id, r.c.amount_description, r.c.amount,
+                      sa.func.count().label("n"))
+            .where(r.c.settlement_id == settlement_id)
+            .group_by(r.c.account, r.c.rule, r.c.fulfillment_id, r.c.amount_description, r.c.amount))
+        for row in grouped:
+            key = (row.account, row.rule)
+            sums[key] = sums.get(key, Decimal("0")) + Decimal(row.amount) * row.n
+            counts[key] = counts.get(key, 0) + row.n
+            texts.setdefault(key, set()).add(settlement_flow.row_text(row.rule, row.fulfillment_id,
+                                                                      row.amount_description))
+        facts = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(r.c.order_id)),
+                                       sa.func.min(r.c.posted_date), sa.func.max(r.c.posted_date))
+                             .where(r.c.settlement_id == settlement_id)).one()
+        letters = [DeadLetter(**row._mapping) for row in conn.execute(
+            sa.select(dead_letters).where(dead_letters.c.job.in_(settlement_flow.JOBS),
+                                          sa.or_(dead_letters.c.record == settlement_id, dead_letters.c.key.in_(keys)))
+            .order_by(dead_letters.c.id.desc()).limit(MAX_PAGE))]
+    lines = [SettlementLine(account, rule, counts[(account, rule)], -amount,
+                            settlement_flow.memo(rule, texts[(account, rule)]))
+             for (account, rule), amount in sorted(sums.items())]
+    return SettlementDetail(record, lines, facts[0], facts[1], facts[2], facts[3], letters)
+
+
+def settlement_row_page(store: Store, settlement_id: str, *, search: str | None = None, account: str | None = None,
+                        page: int = 1, per_page: int = 50) -> Page:
+    """The stored rows of a settlement in file order; ``search``: an order id, ``account``: a GL account."""
+    page, per_page = _page(page, per_page)
+    r = settlement_rows
+    where = [r.c.settlement_id == settlement_id]
+    if search:
+        where.append(r.c.order_id == search.strip())
+    if account:
+        where.append(r.c.account == account.strip())
+    with store.reader.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(r).where(*where)).scalar_one()
+        items = [dict(row._mapping) for row in conn.execute(
+            sa.select(r).where(*where).order_by(r.c.line_no).limit(per_page).offset((page - 1) * per_page))]
+    return Page(items, page, per_page, total)

@@ -4,7 +4,9 @@
 Pages: ``/`` sync status per flow, ``/orders`` the order journal (filter by status, search an order id or TranNo),
 ``/orders/{id}`` one order's history, ``/dead-letters`` grouped by reason with review, replay and discard (one or
 many, always through a confirmation page), ``/dead-letters/{id}``; ``/feeds`` and ``/reconciliation`` from
-:mod:`erpsync.web.inventory`. Settlements show "not configured" until the jobs that fill them are installed.
+:mod:`erpsync.web.inventory`. ``/settlements`` the settlements from the state store (filter by
+status, search a settlement or report id), ``/settlements/{id}`` one settlement's row detail summed per account
+and its dead letters.
 """
 
 from __future__ import annotations
@@ -13,18 +15,17 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 
 import erpsync
 from erpsync.errors import ErpsyncError
-from erpsync.flows.jobs import registered
 from erpsync.runtime import deadletter, views
 from erpsync.runtime.access import Access
 from erpsync.runtime.jobs import Runtime
-from erpsync.runtime.store import DEAD_LETTER_STATUSES, JOURNAL_STATUSES
+from erpsync.runtime.store import DEAD_LETTER_STATUSES, JOURNAL_STATUSES, SettlementRecord
 from erpsync.web import auth, inventory, render
 from erpsync.web.correlation import RequestCorrelation
 
@@ -137,7 +138,45 @@ def api_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(409, str(exc)) from None
         return {"result": message, "dead_letter": _dead_letter_json(store.dead_letters.get(dead_letter_id))}
 
+    @api.get("/settlements", summary="Settlements, the latest settlement period first (amounts as exact text)")
+    def settlements(status: str | None = Query(None, description=f"one of {', '.join(views.SETTLEMENT_STATUSES)}"),
+                    q: str | None = Query(None, description="a settlement id (or its start) or a report id"),
+                    page: int = Query(1, ge=1),
+                    per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> dict[str, Any]:
+        if status and status not in views.SETTLEMENT_STATUSES:
+            raise HTTPException(400, f"status {status!r}: use one of {', '.join(views.SETTLEMENT_STATUSES)}")
+        result = views.settlement_list(store, status=status, search=q, page=page, per_page=per_page)
+        return {"page": result.page, "pages": result.pages, "total": result.total,
+                "counts": views.settlement_counts(store),
+                "dead_letters_open": views.settlements_rejected(store),
+                "settlements": [{**_settlement_json(r), "dead_letters_open": n} for r, n in result.items]}
+
+    @api.get("/settlements/{settlement_id}",
+             summary="One settlement: its row detail summed per GL account and rule, its Sage batches, its dead "
+                     "letters")
+    def settlement(settlement_id: str) -> dict[str, Any]:
+        detail = views.settlement_detail(store, settlement_id)
+        if detail is None:
+            raise HTTPException(404, f"settlement {settlement_id} is not in the state store: it was never imported "
+                                     f"(see the settlement dead letters for a refused file)")
+        return {**_settlement_json(detail.record), "rows": detail.rows, "orders": detail.orders,
+                "rows_total": str(detail.rows_total),
+                "first_posted_date": detail.first_posted.isoformat() if detail.first_posted else None,
+                "last_posted_date": detail.last_posted.isoformat() if detail.last_posted else None,
+                "complete": detail.complete, "lines": [line.as_dict() for line in detail.lines],
+                "deposit": detail.deposit.as_dict(),
+                "dead_letters": [_dead_letter_json(d) for d in detail.dead_letters]}
+
     return api
+
+
+def _settlement_json(record: SettlementRecord) -> dict[str, Any]:
+    return {"settlement_id": record.settlement_id, "report_id": record.report_id, "status": record.status,
+            "currency": record.currency, "total_amount": record.total_amount,
+            "start_date": record.start_date.isoformat(), "end_date": record.end_date.isoformat(),
+            "deposit_date": record.deposit_date.isoformat() if record.deposit_date else None,
+            "batches": record.batches or {}, "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat()}
 
 
 def _entry_json(entry) -> dict[str, Any]:
@@ -158,7 +197,7 @@ def pages_router(runtime: Runtime) -> APIRouter:
     def overview(request: Request) -> Response:
         return render.page(request, "overview.html", nav="overview", flows=views.flow_status(store),
                            queues=runtime.pending(), journal=views.journal_counts(store),
-                           reasons=views.dead_letter_reasons(store), planned=_planned(),
+                           reasons=views.dead_letter_reasons(store),
                            **inventory.overview(runtime))
 
     @pages.get("/orders")
@@ -215,21 +254,26 @@ def pages_router(runtime: Runtime) -> APIRouter:
         return render.page(request, "message.html", nav="dead-letters",
                            title=f"{what.capitalize()}: {len(ids)} dead letter(s)", lines=lines, back=back)
 
-    @pages.get("/planned/{name}")
-    def planned(request: Request, name: str) -> Response:
-        entry = _planned().get(name)
-        if entry is None:
-            return RedirectResponse("/", status_code=303)
-        return render.page(request, "planned.html", nav=name, entry=entry)
+    @pages.get("/settlements")
+    def settlements(request: Request, status: str | None = None, q: str | None = None, page: int = Query(1, ge=1),
+                    per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> Response:
+        status = status if status in views.SETTLEMENT_STATUSES else None
+        result = views.settlement_list(store, status=status, search=q or None, page=page, per_page=per_page)
+        return render.page(request, "settlements.html", nav="settlements", result=result, status=status or "",
+                           q=q or "", statuses=views.SETTLEMENT_STATUSES, counts=views.settlement_counts(store),
+                           dead=views.settlement_dead_letters(store, limit=20),
+                           rejected=views.settlements_rejected(store))
+
+    @pages.get("/settlements/{settlement_id}")
+    def settlement(request: Request, settlement_id: str, q: str | None = None, account: str | None = None,
+                   page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> Response:
+        detail = views.settlement_detail(store, settlement_id)
+        rows = views.settlement_row_page(store, settlement_id, search=q or None, account=account or None,
+                                         page=page, per_page=per_page) if detail else None
+        return render.page(request, "settlement.html", code=200 if detail else 404, nav="settlements",
+                           sid=settlement_id, detail=detail, rows=rows, q=q or "", account=account or "")
 
     return pages
-
-
-def _planned() -> dict[str, dict[str, Any]]:
-    """Feeds, settlements, reconciliation: whether the jobs that would fill their pages are installed."""
-    jobs = registered()
-    return {name: {"name": name, "title": title, "job": job, "installed": job in jobs}
-            for name, (title, job) in views.PLANNED.items()}
 
 
 # --- gauges --------------------------------------------------------------------------------------------------
@@ -272,3 +316,7 @@ class StatusCollector:
         for error, count in sorted(views.retrying(store).items()):
             retrying.add_metric([error], count)
         yield retrying
+        yield GaugeMetricFamily("erpsync_settlements_rejected",
+                                "Settlements kept out of the ledger: open dead letters of import_settlement and "
+                                "post_settlement (format change, unknown fee type, closed period, ...)",
+                                value=views.settlements_rejected(store))

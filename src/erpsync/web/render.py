@@ -11,6 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from erpsync.runtime import views
+
 _env = Environment(loader=PackageLoader("erpsync.web", "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
 
@@ -38,6 +40,7 @@ def duration(seconds: float | None) -> str:
 
 
 _env.filters["duration"] = duration
+_env.globals["settlement_of"] = views.settlement_of  # the settlement a dead letter is about, for its link
 
 
 def page(request: Request, template: str, code: int = 200, **context: Any) -> HTMLResponse:
