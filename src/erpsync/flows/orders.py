@@ -213,10 +213,19 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
     store, binder = ctx.store, Binder(ctx.store)
     counts = {"read": 0, "queued": 0, "settled": 0, "deferred": 0}
     busy: set[str] = set()
+    try:
+        _read_newest(ctx, binder, counts, busy)
+    finally:  # also when the getOrder bucket is empty: what this run did
+        log.info("orders.notified_read", **counts)
+    return counts
+
+
+def _read_newest(ctx: JobContext, binder: Binder, counts: dict[str, int], busy: set[str]) -> None:
+    store = ctx.store
     while True:
         batch = store.notified_newest(limit=50, exclude=busy)
         if not batch:
-            break
+            return
         for notified in batch:
             oid = notified.amazon_order_id
             status = S(notified.status) if notified.status else None
@@ -238,8 +247,6 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
             if order is not None and hand_over(ctx, binder, order) is not None:
                 counts["queued"] += 1
             store.notified_remove(notified)
-    log.info("orders.notified_read", **counts)
-    return counts
 
 
 # --- sync_window -----------------------------------------------------------------------------------------------
@@ -266,7 +273,10 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
     counts = {"pages": 0, "read": 0, "queued": 0, "deferred": 0}
     for page in amazon.orders.search_orders(last_updated_after=after, pagination_token=token):
         counts["pages"] += 1
+        before = dict(counts)
         _hand_over_page(ctx, binder, page, counts)
+        log.info("orders.page", orders=len(page.orders), unreadable=len(page.rejected),
+                 queued=counts["queued"] - before["queued"], deferred=counts["deferred"] - before["deferred"])
         reached = max((o.last_update_date for o in page.orders), default=None)
         if reached is not None and (not position.get("reached") or reached.isoformat() > position["reached"]):
             position["reached"] = reached.isoformat()
