@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from erpsync.amazon import ratelimit
-from erpsync.flows.orders import CURSOR, POSITION, SYNC_KEY
+from erpsync.flows.orders import CURSOR, POSITION, SYNC_KEY, intake_lag
 from erpsync.sage500 import schema
 from erpsync.sandbox.server import RunningSandbox, start
 from erpsync.web.app import start as start_web
@@ -134,7 +135,7 @@ def test_a_notified_backlog_is_read_newest_first_by_getorder_and_oldest_first_by
 
 
 def test_under_sustained_overload_intake_never_stops(make_pipeline, monkeypatch):
-    """Orders keep arriving above what Amazon lets erpsync read, for 40 sandbox-minutes: every 5 sandbox-minutes
+    """Orders keep arriving above what Amazon lets erpsync read, for 30 sandbox-minutes: every 5 sandbox-minutes
     more of them are in Sage, none is throttled by Amazon, and once arrivals stop the backlog drains. A seller with a
     tenth of the default plans (the same searchOrders/getOrder ratio) keeps the test small: 382 orders a
     sandbox-hour can be read, 600 arrive. Today's intake stops: under backlog it leaves every notified order to a
@@ -166,7 +167,7 @@ def test_under_sustained_overload_intake_never_stops(make_pipeline, monkeypatch)
         pipeline.webhook_to(f"{server.url}/notifications")
         with pipeline.workers():
             arrivals.start()
-            for interval in range(1, 9):  # 8 intervals of 5 sandbox-minutes
+            for interval in range(1, 7):  # 6 intervals of 5 sandbox-minutes
                 due = start_at + timedelta(minutes=5 * interval)
                 pipeline.wait(lambda: world.now() >= due, timeout=120, what=f"sandbox time {due}")
                 progress.append(in_sage(pipeline))
@@ -184,3 +185,25 @@ def test_under_sustained_overload_intake_never_stops(make_pipeline, monkeypatch)
     assert calls.throttled["searchOrders"] == calls.throttled["getOrder"] == 0
     assert {pipeline.journal(o) for o in arrived} == {"written"}
     assert pipeline.runtime.store.dead_letters.list() == []
+
+
+def test_intake_lag_is_the_age_of_the_oldest_order_not_yet_decided_in_sage(pipeline):
+    store, now = pipeline.runtime.store, datetime.now(timezone.utc)
+    assert intake_lag(store, now) == timedelta(0)  # nothing waits
+    store.notified_add("111-0000000-0000001", "Unshipped")  # notified, not read yet
+    assert timedelta(0) < intake_lag(store, now + timedelta(minutes=5)) <= timedelta(minutes=5)
+    reached = now - timedelta(hours=2)  # a window in progress, its pages up to two hours ago
+    store.position_set(POSITION, {"after": (reached - timedelta(hours=1)).isoformat(), "token": "t",
+                                  "reached": reached.isoformat()})
+    assert intake_lag(store, now) == timedelta(hours=2)
+    server = start_web(pipeline.runtime)
+    try:
+        metrics = httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    [line] = [m for m in metrics.splitlines() if m.startswith("erpsync_order_intake_lag_seconds ")]
+    assert float(line.split()[1]) >= 7200
+    store.position_set(POSITION, {"late_seconds": 0.0})  # the window completed
+    [notified] = store.notified_newest()
+    assert store.notified_remove(notified)
+    assert intake_lag(store, now) == timedelta(0)

@@ -43,7 +43,7 @@ from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.translate import ItemInfo, resolve_skus, staged_order
 
 if TYPE_CHECKING:
-    from erpsync.runtime.store import JournalEntry
+    from erpsync.runtime.store import JournalEntry, Store
 
 log = logs.get(__name__)
 
@@ -320,6 +320,24 @@ def _hand_over_page(ctx: JobContext, binder: Binder, page: OrdersPage, counts: d
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def intake_lag(store: Store, now: datetime) -> timedelta:
+    """How far intake is behind: from the oldest order known to Amazon and not yet decided in Sage to ``now`` —
+    the oldest notified order still to read, the window's position while a window is in progress (the last
+    lastUpdatedTime a page reached: later orders are not read yet), the oldest ``apply_order`` still pending.
+    Zero when nothing waits. (Amazon's times: against a time-scaled sandbox the window's part reads low.)"""
+    oldest: list[datetime] = []
+    _count, notified = store.notified_summary()
+    if notified is not None:
+        oldest.append(notified)
+    position = store.position(POSITION) or {}
+    if position.get("after"):
+        oldest.append(datetime.fromisoformat(position.get("reached") or position["after"]))
+    applying = next((p.due_at for p in store.job_keys_pending(limit=10_000) if p.job == "apply_order"), None)
+    if applying is not None:
+        oldest.append(applying)
+    return max(now - min(oldest), timedelta(0)) if oldest else timedelta(0)
 
 
 def first_start(settings: OrderSettings, now: datetime) -> datetime:

@@ -100,6 +100,12 @@ class _RuntimeCollector:
                                 value=len(store.job_keys_pending(limit=100_000)))
         yield GaugeMetricFamily("erpsync_dead_letters_open", "Dead letters waiting for replay or discard",
                                 value=len(store.dead_letters.list("open", limit=100_000)))
+        from erpsync.flows.orders import intake_lag  # the order flows are needed here for this gauge only
+        from erpsync.runtime.store import utcnow
+
+        yield GaugeMetricFamily("erpsync_order_intake_lag_seconds",
+                                "Age of the oldest Amazon order not yet decided in Sage (0: intake is caught up)",
+                                value=intake_lag(store, utcnow()).total_seconds())
 
 
 class Server:
