@@ -35,7 +35,7 @@ from erpsync import errors, logs, mapping, model
 from erpsync.amazon.orders import OrdersPage, UnreadableOrder
 from erpsync.config import MappingSettings, OrderSettings
 from erpsync.flows import connections
-from erpsync.flows.binder import Binder, apply_key, state_of
+from erpsync.flows.binder import NEVER, Binder, apply_key, state_of
 from erpsync.flows.intake import import_key
 from erpsync.flows.jobs import JobContext, job
 from erpsync.sage500.draft import WrittenOrder
@@ -43,6 +43,7 @@ from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.translate import ItemInfo, resolve_skus, staged_order
 
 if TYPE_CHECKING:
+    from erpsync.amazon.client import AmazonClient
     from erpsync.runtime.store import JournalEntry, Store
 
 log = logs.get(__name__)
@@ -50,6 +51,7 @@ log = logs.get(__name__)
 SYNC_KEY = "sync_window"
 READER_KEY = "read_notified"
 CURSOR = "orders.last_updated"  # where the last completed window ended
+PAGE = 100  # orders per searchOrders page (Amazon's maximum)
 POSITION = "orders.window"  # the window in progress: its start, pagination token, last lastUpdatedTime reached
 SEARCH_LAG = timedelta(minutes=2, seconds=5)  # searchOrders sees nothing updated in the last two minutes
 CRASH_AFTER_SAGE_COMMIT = "ERPSYNC_TEST_CRASH_AFTER_SAGE_COMMIT"  # kill test: die between commit and ack
@@ -141,19 +143,39 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     if busy:
         raise errors.RecordLocked(f"order {oid}: {busy} is in flight; importing after it", record=oid)
     if not read and _backlog(ctx):
-        ctx.store.notified_add(oid, status)
-        reader = ctx.enqueue("read_notified", key=READER_KEY)
-        window = ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))
-        log.info("order.deferred", amazon_order_id=oid, reader_queued=reader, window_queued=window)
-        return "deferred"
-    order = _read_one(ctx, binder, oid)
+        return _defer(ctx, oid, status)
+    try:
+        order = _read_one(ctx, binder, oid)
+    except (errors.RateLimited, errors.Throttled):
+        if read:
+            raise
+        return _defer(ctx, oid, status)  # the getOrder budget is spent: a backlog begins
     if order is None:
         return "settled"
     expected = hand_over(ctx, binder, order)
     if expected is None:
         raise errors.RecordLocked(f"order {oid}: {apply_key(oid)} was queued meanwhile; importing after it",
                                   record=oid)
+    _window_behind(ctx, order)
     return expected
+
+
+def _window_behind(ctx: JobContext, order: model.Order) -> None:
+    """Orders are coming in faster than the window passes (its last end is more than a sync interval of Amazon's
+    time before this order): queue it now rather than at the schedule's next tick."""
+    ended = ctx.store.cursor(CURSOR, initial=NEVER).last_value
+    interval = timedelta(seconds=ctx.settings.orders.sync_interval_seconds)
+    if ended is not None and order.last_update_date - ended > interval + SEARCH_LAG:
+        ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))
+
+
+def _defer(ctx: JobContext, oid: str, status: str | None) -> str:
+    """Leave the order to the newest-first reader and the window's pages (both queued unless pending)."""
+    ctx.store.notified_add(oid, status)
+    reader = ctx.enqueue("read_notified", key=READER_KEY)
+    window = ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))
+    log.info("order.deferred", amazon_order_id=oid, reader_queued=reader, window_queued=window)
+    return "deferred"
 
 
 def _read_one(ctx: JobContext, binder: Binder, oid: str, *, fail: bool = True) -> model.Order | None:
@@ -256,9 +278,20 @@ def _read_newest(ctx: JobContext, binder: Binder, counts: dict[str, int], busy: 
 def sync_window(ctx: JobContext) -> dict[str, int]:
     """Read every order updated since the cursor and hand over what is not settled, page by page: each page is
     handed over, then its position recorded (the window, its pagination token, the last lastUpdatedTime reached),
-    so a run that meets an empty searchOrders bucket waits in the schedule and goes on at the next page."""
+    so a run that meets an empty searchOrders bucket waits in the schedule and goes on at the next page. A window
+    that was behind (more than one page, or a full one) is followed at once by the next, from where it ended."""
+    amazon, binder = connections.amazon(ctx), Binder(ctx.store)
+    counts = {"pages": 0, "read": 0, "queued": 0, "deferred": 0}
+    while _window(ctx, amazon, binder, counts):
+        pass
+    if ctx.store.notified_summary()[0]:
+        ctx.enqueue("read_notified", key=READER_KEY)
+    return counts
+
+
+def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[str, int]) -> bool:
+    """Read one window to its end, or from the position a throttled run recorded; True when it was behind."""
     store, settings = ctx.store, ctx.settings
-    amazon = connections.amazon(ctx)
     cursor = store.cursor(CURSOR, initial=first_start(settings.orders, model.utcnow()))
     position = store.position(POSITION) or {}
     if position.get("after"):
@@ -269,9 +302,7 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
         after = cursor.last_value - max(overlap - late, timedelta(0)) if cursor.last_value else cursor.initial
         token = None
         position = {"after": after.isoformat(), "started": time.time(), "pages": 0}
-    binder = Binder(store)
-    counts = {"pages": 0, "read": 0, "queued": 0, "deferred": 0}
-    for page in amazon.orders.search_orders(last_updated_after=after, pagination_token=token):
+    for page in amazon.orders.search_orders(last_updated_after=after, pagination_token=token, page_size=PAGE):
         counts["pages"] += 1
         before = dict(counts)
         _hand_over_page(ctx, binder, page, counts)
@@ -293,9 +324,8 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
             cursor.commit(end)
         store.position_set(POSITION, {"late_seconds": late})
         log.info("orders.window", start=after.isoformat(), end=_iso(end), window_pages=position["pages"], **counts)
-    if store.notified_summary()[0]:
-        ctx.enqueue("read_notified", key=READER_KEY)
-    return counts
+        return end is not None and (position["pages"] > 1 or len(page.orders) + len(page.rejected) >= PAGE)
+    return False
 
 
 def _hand_over_page(ctx: JobContext, binder: Binder, page: OrdersPage, counts: dict[str, int]) -> None:
