@@ -156,16 +156,17 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     if expected is None:
         raise errors.RecordLocked(f"order {oid}: {apply_key(oid)} was queued meanwhile; importing after it",
                                   record=oid)
-    _window_behind(ctx, order)
+    _window_due(ctx)
     return expected
 
 
-def _window_behind(ctx: JobContext, order: model.Order) -> None:
-    """Orders are coming in faster than the window passes (its last end is more than a sync interval of Amazon's
-    time before this order): queue it now rather than at the schedule's next tick."""
-    ended = ctx.store.cursor(CURSOR, initial=NEVER).last_value
-    interval = timedelta(seconds=ctx.settings.orders.sync_interval_seconds)
-    if ended is not None and order.last_update_date - ended > interval + SEARCH_LAG:
+def _window_due(ctx: JobContext) -> None:
+    """Orders are coming in: make sure a window passes at least every sync interval of Amazon's time (the
+    schedule's interval is the process's time, which a time-scaled sandbox outruns), counted from the end of the
+    last one; a window in progress is pending already."""
+    finished = (ctx.store.position(POSITION) or {}).get("finished")
+    interval = ctx.settings.orders.sync_interval_seconds / connections.amazon(ctx).time_scale
+    if finished is not None and time.time() - finished > interval:
         ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))
 
 
@@ -235,6 +236,7 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
     store, binder = ctx.store, Binder(ctx.store)
     counts = {"read": 0, "queued": 0, "settled": 0, "deferred": 0}
     busy: set[str] = set()
+    _window_due(ctx)
     try:
         _read_newest(ctx, binder, counts, busy)
     finally:  # also when the getOrder bucket is empty: what this run did
@@ -322,7 +324,7 @@ def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[
         late = (time.time() - position["started"]) * amazon.time_scale
         if end is not None:
             cursor.commit(end)
-        store.position_set(POSITION, {"late_seconds": late})
+        store.position_set(POSITION, {"late_seconds": late, "finished": time.time()})
         log.info("orders.window", start=after.isoformat(), end=_iso(end), window_pages=position["pages"], **counts)
         return end is not None and (position["pages"] > 1 or len(page.orders) + len(page.rejected) >= PAGE)
     return False
