@@ -191,7 +191,7 @@ def run_erpsync(args, console: Console) -> Run:
     run = Run("erpsync", limit_per_hour=(0.0056 * 100 + 0.5) * 3600)
     token = secrets.token_urlsafe(24)
     erpsync = str(Path(sys.executable).with_name("erpsync"))
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(args.time_scale) as sandbox:
+    with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp, Sandbox(args.time_scale) as sandbox:
         base = Path(tmp)
         (base / "erpsync.toml").write_text(f'[amazon]\nsandbox_url = "{sandbox.url}"\n\n'
                                            f"[sandbox]\ntime_scale = {args.time_scale}\n")
@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=20.0, help="sandbox seconds per real second (10-30)")
     parser.add_argument("--csv", type=Path, help="write orders arrived and taken per sandbox-minute here")
     parser.add_argument("--skip-naive", action="store_true", help="run erpsync only")
+    parser.add_argument("--data-dir", type=Path, help="where erpsync's installation (SQLite files) lives while it "
+                        "runs (default: the system's temporary directory)")
     parser.add_argument("--keep-logs", type=Path, help="copy erpsync's web.log and worker.log into this directory")
     args = parser.parse_args(argv)
 

@@ -298,9 +298,11 @@ def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[
     position = store.position(POSITION) or {}
     if position.get("after"):
         after, token = datetime.fromisoformat(position["after"]), position.get("token")
-    else:  # a new window: from where the last one ended, less what of the overlap it did not read late enough
+    else:  # a new window: from where the last one ended, less the part of the overlap it read too early
         overlap = timedelta(minutes=settings.orders.sync_overlap_minutes)
         late = timedelta(seconds=position.get("late_seconds", 0.0))
+        if position.get("behind"):  # a backlog is read back to back; the overlap again once caught up
+            overlap = timedelta(0)
         after = cursor.last_value - max(overlap - late, timedelta(0)) if cursor.last_value else cursor.initial
         token = None
         position = {"after": after.isoformat(), "started": time.time(), "pages": 0}
@@ -322,11 +324,13 @@ def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[
                                            else None)
         # how long after its end the window was read: orders Amazon shows late had that long to show up
         late = (time.time() - position["started"]) * amazon.time_scale
+        behind = end is not None and (position["pages"] > 1 or len(page.orders) + len(page.rejected) >= PAGE)
         if end is not None:
             cursor.commit(end)
-        store.position_set(POSITION, {"late_seconds": late, "finished": time.time()})
-        log.info("orders.window", start=after.isoformat(), end=_iso(end), window_pages=position["pages"], **counts)
-        return end is not None and (position["pages"] > 1 or len(page.orders) + len(page.rejected) >= PAGE)
+        store.position_set(POSITION, {"late_seconds": late, "finished": time.time(), "behind": behind})
+        log.info("orders.window", start=after.isoformat(), end=_iso(end), window_pages=position["pages"],
+                 behind=behind, **counts)
+        return behind
     return False
 
 
