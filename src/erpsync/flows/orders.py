@@ -4,12 +4,15 @@ The amazon queue's jobs read Amazon and the state store only; one sage500 job re
 on-premises agent (``erpsync worker --queue sage500``) is the only thing that ever talks to SQL Server.
 
 * ``import_order`` (queue amazon) — queued by intake for one ORDER_CHANGE. Asks first whether there is still
-  anything to do (the journal may already settle it); under backlog it reads nothing and leaves the order to a
-  ``sync_window`` page; otherwise getOrder (v2026-01-01, buyer and recipient included) and :func:`hand_over`.
+  anything to do (the journal may already settle it); under backlog it reads nothing and leaves the order to
+  ``read_notified`` and the window's pages; otherwise getOrder (v2026-01-01, buyer and recipient included) and
+  :func:`hand_over`.
+* ``read_notified`` (queue amazon) — under backlog, getOrder for the notified orders no page has delivered, newest
+  first, while the window pages from the oldest.
 * ``sync_window`` (queue amazon, periodic) — the Polling Consumer and safety net: searchOrders by
-  lastUpdatedAfter from the cursor ``orders.last_updated`` minus the overlap, 100 orders a page, each handed over
-  as above. The cursor moves only up to the first order of the window whose ``apply_order`` is queued or in
-  flight, else to the window's end, so an order is read again until Sage has committed what it decided.
+  lastUpdatedAfter, 100 orders a page, each page handed over and its position (pagination token, last
+  lastUpdatedTime reached) recorded before the next is read, so a throttled run goes on where it stopped. A window
+  that was behind is followed at once by the next from where it ended; the overlap is read once caught up.
 * ``apply_order`` (queue sage500, the on-premises side) — the canonical order travels as JSON; it reads the Sage
   order (the binder), decides with :func:`mapping.order_action` and writes it (Content Enricher → Message
   Translator → the gateway's one transaction; a retry after a lost reply finds the extension row and does
