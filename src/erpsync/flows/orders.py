@@ -139,6 +139,7 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     what :func:`hand_over` expects of Sage."""
     oid = amazon_order_id
     binder = Binder(ctx.store)
+    _window_due(ctx)
     if status is not None and settled(binder.journal(oid), S(status), holds=_holds(ctx)):
         log.info("order.settled", amazon_order_id=oid, status=status, journal=binder.journal(oid).status)
         return "settled"
@@ -159,7 +160,6 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     if expected is None:
         raise errors.RecordLocked(f"order {oid}: {apply_key(oid)} was queued meanwhile; importing after it",
                                   record=oid)
-    _window_due(ctx)
     return expected
 
 
