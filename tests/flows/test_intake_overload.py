@@ -93,13 +93,34 @@ def test_a_3000_order_backlog_drains_with_one_search_call_per_page(pipeline):
     assert [e["orders"] for e in pages] == [100] * 30 + [0]
     assert calls.served["searchOrders"] == len(pages) and calls.throttled["searchOrders"] == 0
     assert calls.served["getOrder"] == 0
-    assert any(e["event"] == "job.retry" and e["error_code"] == "rate_limited" for e in events), \
-        "the window never met an empty bucket: the test did not go past the burst"
     assert {pipeline.journal(o) for o in ids} == {"writing"}
     store = pipeline.runtime.store
     assert store.position(POSITION).get("token") is None  # the window completed
     assert store.cursor(CURSOR, initial=pipeline.sandbox.world.now()).last_value is not None
     assert store.dead_letters.list() == []
+
+
+def test_a_throttled_window_goes_on_at_its_recorded_page(make_pipeline, monkeypatch):
+    """A plan of one searchOrders call every 714 sandbox-seconds (12 real seconds at 60 times): every page after the first meets an empty
+    bucket, so each run of the window reads one page and waits in the schedule. It must go on at the next page
+    (today's window restarted at page 1 on every run and never got past page 2)."""
+    plan = {"searchOrders": (0.0014, 2)}  # a page every 714 sandbox-seconds, 12 real seconds; our burst: 1 page
+    monkeypatch.setitem(ratelimit.USAGE_PLANS, "searchOrders", plan["searchOrders"])
+    pipeline = make_pipeline()
+    pipeline.sandbox.world.throttler.plans.update(plan)
+    calls = CountedCalls(pipeline.sandbox)
+    ids = one_line_orders(pipeline, 250)
+    pipeline.sandbox.world.advance(180)
+    store = pipeline.runtime.store
+    with captured_events() as events, pipeline.workers(queues=("amazon",)):
+        assert pipeline.runtime.enqueue("sync_window", key=SYNC_KEY)
+        pipeline.wait(lambda: store.job_keys_count("sage500") == 250, timeout=180, what="250 orders handed over")
+    pages = [e["orders"] for e in events if e["event"] == "orders.page"]
+    assert pages[:3] == [100, 100, 50]  # each page once, in order
+    throttled_runs = [e for e in events if e["event"] == "job.retry" and e["job"] == "sync_window"]
+    assert len(throttled_runs) >= 2 and {e["error_code"] for e in throttled_runs} == {"rate_limited"}
+    assert calls.served["searchOrders"] == len(pages) and calls.throttled["searchOrders"] == 0
+    assert {pipeline.journal(o) for o in ids} == {"writing"}
 
 
 @pytest.mark.parametrize("sandbox", [FAST], indirect=True)
