@@ -53,9 +53,9 @@ def test_rate_limit_exceeded_at_peak_loses_nothing_and_leaves_nothing_stuck(make
     assert all(pipeline.sage_rows(oid) == (1, 1) for oid in ids)
     retries = [e for e in events if e["event"] == "job.retry"]
     assert any(e["error_code"] in ("throttled", "rate_limited") for e in retries), "the storm was never felt"
-    # under backlog, order reads switched from getOrder to searchOrders pages
-    assert any(e["event"] == "order.left_to_window" for e in events)
-    assert any(e["event"] == "orders.window" and e["queued"] > 0 for e in events)
+    # under backlog, imports were left to the newest-first reader and the window's pages, which handed them over
+    assert any(e["event"] == "order.deferred" for e in events)
+    assert any(e["event"] in ("orders.window", "orders.notified_read") and e["queued"] > 0 for e in events)
 
 
 def test_invalid_seller_sku_is_a_dead_letter_until_an_alias_and_a_replay_create_the_order(pipeline, webhook):

@@ -27,12 +27,21 @@ STATUSES = frozenset({"PENDING_AVAILABILITY", "PENDING", "UNSHIPPED", "PARTIALLY
                       "UNFULFILLABLE"})
 
 
+class UnreadableOrder(InvalidData):
+    """Amazon sent an order erpsync cannot translate; ``last_update_date`` is the state it was in (None when even
+    that cannot be read), so one state of the order makes one dead letter, however often it is read again."""
+
+    def __init__(self, error: InvalidData, order_id: str | None, last_update_date: datetime | None):
+        super().__init__(str(error), record=error.record or order_id)
+        self.last_update_date = last_update_date
+
+
 @dataclass(frozen=True)
 class OrdersPage:
     """One searchOrders page. ``next_token`` resumes the search (None on the last page)."""
 
     orders: list[model.Order]
-    rejected: list[InvalidData] = field(default_factory=list)  # orders Amazon sent that cannot be translated
+    rejected: list[UnreadableOrder] = field(default_factory=list)  # orders Amazon sent that cannot be translated
     next_token: str | None = None
     created_before: datetime | None = None
     last_updated_before: datetime | None = None
@@ -84,7 +93,7 @@ class Orders:
         if not isinstance(body.get("order"), dict):
             raise InvalidData(f"order {order_id}: getOrder answered without an order (request id "
                               f"{reply.request_id})", record=order_id)
-        return translate.order_from_api(body["order"])
+        return _translated(body["order"])
 
     def confirm_shipment(self, order_id: str, marketplace_id: str, package: model.Package,
                          ship_date: datetime) -> str | None:
@@ -99,12 +108,22 @@ def _page(body: dict) -> OrdersPage:
     orders, rejected = [], []
     for raw in body.get("orders") or ():
         try:
-            orders.append(translate.order_from_api(raw))
-        except InvalidData as exc:
+            orders.append(_translated(raw))
+        except UnreadableOrder as exc:
             rejected.append(exc)
     pagination = body.get("pagination") or {}
     return OrdersPage(orders, rejected, pagination.get("nextToken") or None,
                       _maybe_time(body.get("createdBefore")), _maybe_time(body.get("lastUpdatedBefore")))
+
+
+def _translated(raw: dict) -> model.Order:
+    try:
+        return translate.order_from_api(raw)
+    except InvalidData as exc:
+        order_id = raw.get("orderId") if isinstance(raw, dict) else None
+        last = _maybe_time(raw.get("lastUpdatedTime")) if isinstance(raw, dict) else None
+        raise UnreadableOrder(exc, order_id if isinstance(order_id, str) else None,
+                              last if last is not None and last.tzinfo is not None else None) from None
 
 
 def _maybe_time(value: object) -> datetime | None:

@@ -50,6 +50,14 @@ class Binder:
         key = apply_key(amazon_order_id)
         return key if self.store.job_key_get(key) is not None else None
 
+    def pending_state(self, amazon_order_id: str) -> datetime | None:
+        """The LastUpdateDate of the order as the pending ``apply_order`` carries it (None: none is pending)."""
+        pending = self.store.job_key_get(apply_key(amazon_order_id))
+        try:
+            return datetime.fromisoformat(pending.message["payload"]["order"]["last_update_date"])
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
     # journal -----------------------------------------------------------------------------------------------------
 
     def journal(self, amazon_order_id: str) -> JournalEntry | None:

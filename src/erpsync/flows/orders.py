@@ -4,12 +4,15 @@ The amazon queue's jobs read Amazon and the state store only; one sage500 job re
 on-premises agent (``erpsync worker --queue sage500``) is the only thing that ever talks to SQL Server.
 
 * ``import_order`` (queue amazon) — queued by intake for one ORDER_CHANGE. Asks first whether there is still
-  anything to do (the journal may already settle it); under backlog it reads nothing and leaves the order to a
-  ``sync_window`` page; otherwise getOrder (v2026-01-01, buyer and recipient included) and :func:`hand_over`.
+  anything to do (the journal may already settle it); under backlog it reads nothing and leaves the order to
+  ``read_notified`` and the window's pages; otherwise getOrder (v2026-01-01, buyer and recipient included) and
+  :func:`hand_over`.
+* ``read_notified`` (queue amazon) — under backlog, getOrder for the notified orders no page has delivered, newest
+  first, while the window pages from the oldest.
 * ``sync_window`` (queue amazon, periodic) — the Polling Consumer and safety net: searchOrders by
-  lastUpdatedAfter from the cursor ``orders.last_updated`` minus the overlap, 100 orders a page, each handed over
-  as above. The cursor moves only up to the first order of the window whose ``apply_order`` is queued or in
-  flight, else to the window's end, so an order is read again until Sage has committed what it decided.
+  lastUpdatedAfter, 100 orders a page, each page handed over and its position (pagination token, last
+  lastUpdatedTime reached) recorded before the next is read, so a throttled run goes on where it stopped. A window
+  that was behind is followed at once by the next from where it ended; the overlap is read once caught up.
 * ``apply_order`` (queue sage500, the on-premises side) — the canonical order travels as JSON; it reads the Sage
   order (the binder), decides with :func:`mapping.order_action` and writes it (Content Enricher → Message
   Translator → the gateway's one transaction; a retry after a lost reply finds the extension row and does
@@ -25,12 +28,14 @@ message names the order and the fix; replaying one decides again with the curren
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from erpsync import errors, logs, mapping, model
+from erpsync.amazon.orders import OrdersPage, UnreadableOrder
 from erpsync.config import MappingSettings, OrderSettings
 from erpsync.flows import connections, quality
 from erpsync.flows.binder import Binder, apply_key, state_of
@@ -41,12 +46,16 @@ from erpsync.sage500.gateway import Sage500Gateway
 from erpsync.sage500.translate import ItemInfo, resolve_skus, staged_order
 
 if TYPE_CHECKING:
-    from erpsync.runtime.store import JournalEntry
+    from erpsync.amazon.client import AmazonClient
+    from erpsync.runtime.store import JournalEntry, Store
 
 log = logs.get(__name__)
 
 SYNC_KEY = "sync_window"
-CURSOR = "orders.last_updated"
+READER_KEY = "read_notified"
+CURSOR = "orders.last_updated"  # where the last completed window ended
+PAGE = 100  # orders per searchOrders page (Amazon's maximum)
+POSITION = "orders.window"  # the window in progress: its start, pagination token, last lastUpdatedTime reached
 SEARCH_LAG = timedelta(minutes=2, seconds=5)  # searchOrders sees nothing updated in the last two minutes
 CRASH_AFTER_SAGE_COMMIT = "ERPSYNC_TEST_CRASH_AFTER_SAGE_COMMIT"  # kill test: die between commit and ack
 
@@ -127,9 +136,11 @@ def hand_over(ctx: JobContext, binder: Binder, order: model.Order) -> str | None
 def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = None, read: bool = False) -> str:
     """Bring one notified order into line with Amazon: read it and hand it over to Sage. ``status``: what the
     notification said; ``read``: read the order even under backlog (the window hands over an order it cannot
-    read itself). Returns 'settled', 'window', or what :func:`hand_over` expects of Sage."""
+    read itself). Returns 'settled', 'deferred' (left to the newest-first reader and the window under backlog), or
+    what :func:`hand_over` expects of Sage."""
     oid = amazon_order_id
     binder = Binder(ctx.store)
+    _window_due(ctx)
     if status is not None and settled(binder.journal(oid), S(status), holds=_holds(ctx)):
         log.info("order.settled", amazon_order_id=oid, status=status, journal=binder.journal(oid).status)
         return "settled"
@@ -137,13 +148,14 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     if busy:
         raise errors.RecordLocked(f"order {oid}: {busy} is in flight; importing after it", record=oid)
     if not read and _backlog(ctx):
-        queued = ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))
-        log.info("order.left_to_window", amazon_order_id=oid, window_queued=queued)
-        return "window"
-    with journal_failures(ctx, oid):
-        order = connections.amazon(ctx).orders.get_order(oid)
-    if binder.applied(oid) >= order.last_update_date:
-        log.info("order.settled", amazon_order_id=oid, status=order.status.value, applied=True)
+        return _defer(ctx, oid, status)
+    try:
+        order = _read_one(ctx, binder, oid)
+    except (errors.RateLimited, errors.Throttled):
+        if read:
+            raise
+        return _defer(ctx, oid, status)  # the getOrder budget is spent: a backlog begins
+    if order is None:
         return "settled"
     expected = hand_over(ctx, binder, order)
     if expected is None:
@@ -152,14 +164,63 @@ def import_order(ctx: JobContext, amazon_order_id: str, status: str | None = Non
     return expected
 
 
+def _window_due(ctx: JobContext) -> None:
+    """Orders are coming in: make sure a window passes at least every sync interval of Amazon's time (the
+    schedule's interval is the process's time, which a time-scaled sandbox outruns), counted from the end of the
+    last one; a window in progress is pending already."""
+    finished = (ctx.store.position(POSITION) or {}).get("finished")
+    interval = ctx.settings.orders.sync_interval_seconds / connections.amazon(ctx).time_scale
+    if finished is not None and time.time() - finished > interval:
+        ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))
+
+
+def _defer(ctx: JobContext, oid: str, status: str | None) -> str:
+    """Leave the order to the newest-first reader and the window's pages (both queued unless pending)."""
+    ctx.store.notified_add(oid, status)
+    reader = ctx.enqueue("read_notified", key=READER_KEY)
+    window = ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))
+    log.info("order.deferred", amazon_order_id=oid, reader_queued=reader, window_queued=window)
+    return "deferred"
+
+
+def _read_one(ctx: JobContext, binder: Binder, oid: str, *, fail: bool = True) -> model.Order | None:
+    """getOrder; None when Sage has applied (or refused) this state of the order already. An order that cannot be
+    translated is a dead letter once per state of it (its LastUpdateDate): read again unchanged (a repeated
+    notification, the window's next pass) it is settled; a newer state is news and makes a dead letter of its own.
+    ``fail``: record the failure (journal 'failed', the state refused) for the dead letter the raise makes."""
+    try:
+        order = connections.amazon(ctx).orders.get_order(oid)
+    except UnreadableOrder as exc:
+        if exc.last_update_date is not None and binder.applied(oid) >= exc.last_update_date:
+            log.info("order.settled", amazon_order_id=oid, unreadable=True, applied=True)
+            return None
+        if not fail:
+            raise
+        ctx.store.journal_set(oid, "failed", error=str(exc))
+        if exc.last_update_date is not None:
+            binder.mark_applied(oid, exc.last_update_date)  # its dead letter answers for this state
+        raise
+    except errors.Permanent as exc:
+        if fail:
+            ctx.store.journal_set(oid, "failed", error=str(exc))
+        raise
+    if binder.applied(oid) >= order.last_update_date:
+        log.info("order.settled", amazon_order_id=oid, status=order.status.value, applied=True)
+        return None
+    return order
+
+
 def _holds(ctx: JobContext) -> bool:
     return ctx.settings.orders.pending == "hold"
 
 
 def _backlog(ctx: JobContext) -> bool:
-    """More Amazon jobs pending (queued, waiting for a retry, or running) than ``orders.backlog_threshold``: one
-    searchOrders page then reads up to 100 orders for the price of one call."""
-    return ctx.store.job_keys_count("amazon") > ctx.settings.orders.backlog_threshold
+    """More Amazon jobs pending (queued, waiting for a retry, or running) than ``orders.backlog_threshold``, or
+    notified orders already waiting for the reader: then every getOrder goes to the newest notified order, and one
+    searchOrders page reads up to 100 of the others for the price of one call."""
+    if ctx.store.job_keys_count("amazon") > ctx.settings.orders.backlog_threshold:
+        return True
+    return ctx.store.notified_summary()[0] > 0
 
 
 def _search_lag(ctx: JobContext) -> float:
@@ -167,38 +228,156 @@ def _search_lag(ctx: JobContext) -> float:
     return SEARCH_LAG.total_seconds() / connections.amazon(ctx).time_scale
 
 
+# --- read_notified: getOrder, newest first ----------------------------------------------------------------------
+
+
+@job("read_notified", queue="amazon")
+def read_notified(ctx: JobContext) -> dict[str, int]:
+    """Under backlog, spend the getOrder budget on the notified orders no page has delivered yet, newest first:
+    the window pages from the oldest, so the two meet only when the backlog is gone. Reads until none is left or
+    erpsync's getOrder bucket is empty (then the job waits in the schedule and goes on from the newest again);
+    every order read is forgotten at once, so nothing is read twice."""
+    binder = Binder(ctx.store)
+    counts = {"read": 0, "queued": 0, "settled": 0, "deferred": 0}
+    busy: set[str] = set()
+    _window_due(ctx)
+    try:
+        _read_newest(ctx, binder, counts, busy)
+    finally:  # also when the getOrder bucket is empty: what this run did
+        log.info("orders.notified_read", **counts)
+    return counts
+
+
+def _read_newest(ctx: JobContext, binder: Binder, counts: dict[str, int], busy: set[str]) -> None:
+    store = ctx.store
+    while True:
+        batch = store.notified_newest(limit=50, exclude=busy)
+        if not batch:
+            return
+        for notified in batch:
+            oid = notified.amazon_order_id
+            status = S(notified.status) if notified.status else None
+            if status is not None and settled(binder.journal(oid), status, holds=_holds(ctx)):
+                store.notified_remove(notified)
+                counts["settled"] += 1
+                continue
+            if binder.in_flight(oid):  # its apply_order decides first; a later run reads the newer state
+                busy.add(oid)
+                counts["deferred"] += 1
+                continue
+            try:
+                order = _read_one(ctx, binder, oid, fail=False)
+            except errors.Permanent:  # its own import_order makes the one dead letter of this state
+                store.notified_remove(notified)
+                _import_alone(ctx, oid)
+                continue
+            counts["read"] += 1
+            if order is not None and hand_over(ctx, binder, order) is not None:
+                counts["queued"] += 1
+            store.notified_remove(notified)
+
+
 # --- sync_window -----------------------------------------------------------------------------------------------
 
 
 @job("sync_window", queue="amazon")
 def sync_window(ctx: JobContext) -> dict[str, int]:
-    """Read every order updated since the cursor (minus the overlap) and hand over what is not settled."""
-    store, settings = ctx.store, ctx.settings
-    cursor = store.cursor(CURSOR, initial=first_start(settings.orders, model.utcnow()),
-                          overlap=timedelta(minutes=settings.orders.sync_overlap_minutes))
-    binder = Binder(store)
-    counts = {"read": 0, "queued": 0, "held": 0}
-    end: datetime | None = None
-    hold: datetime | None = None
-    pages = list(connections.amazon(ctx).orders.search_orders(last_updated_after=cursor.start_value))
-    for page in pages:
-        end = end or page.last_updated_before
-        for problem in page.rejected:  # untranslatable: its own import job makes the dead letter
-            if problem.record:
-                _import_alone(ctx, problem.record)
-            else:
-                log.error("orders.window_unreadable", error=str(problem))
-        for order in page.orders:
-            counts["read"] += 1
-            outcome = _sync_one(ctx, binder, order)
-            if outcome != "settled":
-                counts[outcome] += 1
-                hold = order.last_update_date if hold is None else min(hold, order.last_update_date)
-    if end is not None:
-        cursor.commit(hold if hold is not None else end)
-    log.info("orders.window", start=cursor.start_value.isoformat(), end=end.isoformat() if end else None,
-             hold=hold.isoformat() if hold else None, **counts)
+    """Read every order updated since the cursor and hand over what is not settled, page by page: each page is
+    handed over, then its position recorded (the window, its pagination token, the last lastUpdatedTime reached),
+    so a run that meets an empty searchOrders bucket waits in the schedule and goes on at the next page. A window
+    that was behind (more than one page, or a full one) is followed at once by the next, from where it ended."""
+    amazon, binder = connections.amazon(ctx), Binder(ctx.store)
+    counts = {"pages": 0, "read": 0, "queued": 0, "deferred": 0}
+    while _window(ctx, amazon, binder, counts):
+        pass
+    if ctx.store.notified_summary()[0]:
+        ctx.enqueue("read_notified", key=READER_KEY)
     return counts
+
+
+def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[str, int]) -> bool:
+    """Read one window to its end, or from the position a throttled run recorded; True when it was behind."""
+    store, settings = ctx.store, ctx.settings
+    cursor = store.cursor(CURSOR, initial=first_start(settings.orders, model.utcnow()))
+    position = store.position(POSITION) or {}
+    if position.get("after"):
+        after, token = datetime.fromisoformat(position["after"]), position.get("token")
+    else:  # a new window: from where the last one ended, less the part of the overlap it read too early
+        overlap = timedelta(minutes=settings.orders.sync_overlap_minutes)
+        late = timedelta(seconds=position.get("late_seconds", 0.0))
+        if position.get("behind"):  # a backlog is read back to back; the overlap again once caught up
+            overlap = timedelta(0)
+        after = cursor.last_value - max(overlap - late, timedelta(0)) if cursor.last_value else cursor.initial
+        token = None
+        position = {"after": after.isoformat(), "started": time.time(), "pages": 0}
+    for page in amazon.orders.search_orders(last_updated_after=after, pagination_token=token, page_size=PAGE):
+        counts["pages"] += 1
+        before = dict(counts)
+        _hand_over_page(ctx, binder, page, counts)
+        log.info("orders.page", orders=len(page.orders), unreadable=len(page.rejected),
+                 queued=counts["queued"] - before["queued"], deferred=counts["deferred"] - before["deferred"])
+        reached = max((o.last_update_date for o in page.orders), default=None)
+        if reached is not None and (not position.get("reached") or reached.isoformat() > position["reached"]):
+            position["reached"] = reached.isoformat()
+        position["pages"] = position.get("pages", 0) + 1
+        if page.next_token:
+            store.position_set(POSITION, {**position, "token": page.next_token,
+                                          "before": _iso(page.last_updated_before)})
+            continue
+        end = page.last_updated_before or (datetime.fromisoformat(position["before"]) if position.get("before")
+                                           else None)
+        # how long after its end the window was read: orders Amazon shows late had that long to show up
+        late = (time.time() - position["started"]) * amazon.time_scale
+        behind = end is not None and (position["pages"] > 1 or len(page.orders) + len(page.rejected) >= PAGE)
+        if end is not None:
+            cursor.commit(end)
+        store.position_set(POSITION, {"late_seconds": late, "finished": time.time(), "behind": behind})
+        log.info("orders.window", start=after.isoformat(), end=_iso(end), window_pages=position["pages"],
+                 behind=behind, **counts)
+        return behind
+    return False
+
+
+def _hand_over_page(ctx: JobContext, binder: Binder, page: OrdersPage, counts: dict[str, int]) -> None:
+    """Hand over every order of ``page`` that is not settled, and forget the notifications it answers (the reader
+    never reads one by one an order a page delivered)."""
+    for problem in page.rejected:  # untranslatable: its own import job makes the one dead letter of this state
+        if not problem.record:
+            log.error("orders.window_unreadable", error=str(problem))
+        elif problem.last_update_date is None or binder.applied(problem.record) < problem.last_update_date:
+            _import_alone(ctx, problem.record)
+    notified = ctx.store.notified_get([order.amazon_order_id for order in page.orders])
+    for order in page.orders:
+        counts["read"] += 1
+        outcome = _sync_one(ctx, binder, order)
+        if outcome != "settled":
+            counts[outcome] += 1
+        waiting = notified.get(order.amazon_order_id)
+        if waiting is not None and (waiting.status is None or S(waiting.status) is order.status
+                                    or outcome == "settled"):
+            ctx.store.notified_remove(waiting)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def intake_lag(store: Store, now: datetime) -> timedelta:
+    """How far intake is behind: from the oldest order known to Amazon and not yet decided in Sage to ``now`` —
+    the oldest notified order still to read, the window's position while a window is in progress (the last
+    lastUpdatedTime a page reached: later orders are not read yet), the oldest ``apply_order`` still pending.
+    Zero when nothing waits. (Amazon's times: against a time-scaled sandbox the window's part reads low.)"""
+    oldest: list[datetime] = []
+    _count, notified = store.notified_summary()
+    if notified is not None:
+        oldest.append(notified)
+    position = store.position(POSITION) or {}
+    if position.get("after"):
+        oldest.append(datetime.fromisoformat(position.get("reached") or position["after"]))
+    applying = next((p.due_at for p in store.job_keys_pending(limit=10_000) if p.job == "apply_order"), None)
+    if applying is not None:
+        oldest.append(applying)
+    return max(now - min(oldest), timedelta(0)) if oldest else timedelta(0)
 
 
 def first_start(settings: OrderSettings, now: datetime) -> datetime:
@@ -208,16 +387,21 @@ def first_start(settings: OrderSettings, now: datetime) -> datetime:
 
 
 def _sync_one(ctx: JobContext, binder: Binder, order: model.Order) -> str:
-    """'settled' (the journal answers for it, or Sage has applied this state of it), 'queued' (handed over now)
-    or 'held' (an ``apply_order`` of it is pending): the cursor waits at the last two until Sage has committed."""
+    """'settled' (the journal answers for it, Sage has applied this state of it, or an ``apply_order`` pending
+    carries it), 'queued' (handed over now) or 'deferred' (a pending ``apply_order`` carries an older state: an
+    import of its own reads the order once that one is done)."""
     oid = order.amazon_order_id
     if settled(binder.journal(oid), order.status, holds=_holds(ctx)):
         return "settled"
     if binder.applied(oid) >= order.last_update_date:
         return "settled"  # applied, or refused: then its dead letter is the repair path until Amazon changes it
-    if binder.in_flight(oid):
-        return "held"
-    return "queued" if hand_over(ctx, binder, order) is not None else "held"
+    if not binder.in_flight(oid) and hand_over(ctx, binder, order) is not None:
+        return "queued"
+    pending = binder.pending_state(oid)
+    if pending is not None and pending >= order.last_update_date:
+        return "settled"
+    ctx.enqueue("import_order", key=import_key(oid, "newer"), amazon_order_id=oid, read=True)
+    return "deferred"
 
 
 def _import_alone(ctx: JobContext, oid: str) -> None:

@@ -8,6 +8,7 @@ Flows use this API and never write SQL. :meth:`Store.open` applies the migration
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
@@ -124,6 +125,12 @@ shipment_confirmations = sa.Table(
     sa.Column("package_no", sa.Integer, primary_key=True),
     sa.Column("amazon_order_id", sa.String(32), nullable=False, index=True),
     sa.Column("confirmed_at", UtcDateTime, nullable=False),
+)
+order_notified = sa.Table(  # notified orders left to the newest-first reader under backlog (migration 0003)
+    "order_notified", metadata,
+    sa.Column("amazon_order_id", sa.String(32), primary_key=True),
+    sa.Column("status", sa.String(32)),
+    sa.Column("notified_at", UtcDateTime, nullable=False, index=True),
 )
 audit = sa.Table(
     "audit", metadata,
@@ -298,6 +305,13 @@ class PendingJob:
     token: str | None = None
     leased_until: datetime | None = None
     leased_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Notified:
+    amazon_order_id: str
+    status: str | None
+    notified_at: datetime
 
 
 @dataclass(frozen=True)
@@ -484,6 +498,62 @@ class Store:
         with self.engine.begin() as conn:
             _upsert(conn, cursors, {"name": name}, {"value": ",".join(str(k) for k in sorted(set(keys))),
                                                     "updated_at": utcnow()})
+
+    def position(self, name: str) -> dict[str, Any] | None:
+        """A position that moves both ways (a page token, a window in progress), kept as JSON beside the cursors;
+        None when there is none."""
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(cursors.c.value).where(cursors.c.name == name)).first()
+        return json.loads(row.value) if row else None
+
+    def position_set(self, name: str, value: dict[str, Any] | None) -> None:
+        """Record the position ``name`` (None: forget it)."""
+        with self.engine.begin() as conn:
+            if value is None:
+                conn.execute(cursors.delete().where(cursors.c.name == name))
+            else:
+                _upsert(conn, cursors, {"name": name}, {"value": json.dumps(value), "updated_at": utcnow()})
+
+    # notified orders not read yet (the newest-first reader's work) -------------------------------------------
+
+    def notified_add(self, amazon_order_id: str, status: str | None) -> None:
+        """Note that ``amazon_order_id`` was notified (as ``status``) and is still to be read; a later
+        notification replaces the earlier one."""
+        with self.engine.begin() as conn:
+            _upsert(conn, order_notified, {"amazon_order_id": amazon_order_id},
+                    {"status": status, "notified_at": utcnow()})
+
+    def notified_newest(self, *, limit: int = 100, exclude: Collection[str] = ()) -> list[Notified]:
+        query = sa.select(order_notified).order_by(order_notified.c.notified_at.desc()).limit(limit)
+        if exclude:
+            query = query.where(order_notified.c.amazon_order_id.not_in(list(exclude)))
+        with self.reader.connect() as conn:
+            return [Notified(**row._mapping) for row in conn.execute(query)]
+
+    def notified_get(self, amazon_order_ids: Collection[str]) -> dict[str, Notified]:
+        if not amazon_order_ids:
+            return {}
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(order_notified)
+                                .where(order_notified.c.amazon_order_id.in_(list(amazon_order_ids))))
+            return {row.amazon_order_id: Notified(**row._mapping) for row in rows}
+
+    def notified_remove(self, notified: Notified) -> bool:
+        """Forget ``notified`` once it is read, unless a newer notification of the order replaced it meanwhile."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(order_notified.delete().where(
+                order_notified.c.amazon_order_id == notified.amazon_order_id,
+                order_notified.c.notified_at == notified.notified_at)).rowcount)
+
+    def notified_summary(self) -> tuple[int, datetime | None]:
+        """How many notified orders are still to be read, and when the oldest of them was notified."""
+        with self.reader.connect() as conn:
+            count, oldest = conn.execute(sa.select(sa.func.count(), sa.func.min(order_notified.c.notified_at))).one()
+        if isinstance(oldest, str):  # SQLite's aggregate skips the column's type
+            oldest = datetime.fromisoformat(oldest)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        return count, oldest
 
     # pending job identity keys ---------------------------------------------------------------------------------
 

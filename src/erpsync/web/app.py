@@ -29,8 +29,10 @@ from erpsync.amazon import listing_notifications
 from erpsync.amazon.notifications import MAX_BYTES, parse_notification
 from erpsync.errors import InvalidData
 from erpsync.flows import intake, listing_intake
+from erpsync.flows.orders import intake_lag
 from erpsync.runtime import views
 from erpsync.runtime.jobs import Runtime
+from erpsync.runtime.store import utcnow
 
 log = logs.get(__name__)
 
@@ -151,6 +153,10 @@ class _RuntimeCollector:
                                    "oldest feed Amazon has not finished (0: none unfinished)", labels=["feed_type"])
         oldest.add_metric([views.FEED_TYPE], views.oldest_unfinished_feed(store) or 0.0)
         yield oldest
+
+        yield GaugeMetricFamily("erpsync_order_intake_lag_seconds",
+                                "Age of the oldest Amazon order not yet decided in Sage (0: intake is caught up)",
+                                value=intake_lag(store, utcnow()).total_seconds())
 
 
 class Server:
