@@ -67,3 +67,38 @@ def runtime_ctx(runtime):
         settings, store = runtime.settings, runtime.store
 
     return Ctx()
+
+
+def test_a_dropped_store_finalised_while_an_adapter_is_made_does_not_deadlock():
+    """The garbage collector may run a dropped state store's finalizer (which closes its adapters) in the very
+    thread that is making an adapter for another store under the module's lock: it must not wait on that lock."""
+    import gc
+    from types import SimpleNamespace
+
+    class Closable:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    class FakeStore:  # weakly referenced and hashable, as a Store is
+        pass
+
+    dropped_store, settings = FakeStore(), object()
+    old = Closable()
+    connections._get(SimpleNamespace(settings=settings, store=dropped_store), "test", lambda _settings: old)
+
+    def make(_settings):
+        nonlocal dropped_store
+        dropped_store = None  # the last reference: the finalizer runs now, inside _get's lock
+        gc.collect()
+        return Closable()
+
+    done = threading.Event()
+    live_store = FakeStore()
+    worker = threading.Thread(target=lambda: (connections._get(SimpleNamespace(settings=settings, store=live_store),
+                                                               "test", make), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(30), "making an adapter deadlocked on the finalizer of a dropped store"
+    assert old.closed  # the dropped store's adapter was closed by its finalizer
+    connections.close(live_store)

@@ -37,7 +37,9 @@ class _Made:
     retired: bool = False
 
 
-_lock = threading.Lock()
+# Reentrant: the garbage collector may run the finalizer of another, dropped state store (``_close_all``) in a thread
+# that holds the lock while it makes an adapter; a plain Lock deadlocked that thread and every later job.
+_lock = threading.RLock()
 _open: weakref.WeakKeyDictionary[Store, dict[str, _Made]] = weakref.WeakKeyDictionary()
 _run: ContextVar[list[_Made] | None] = ContextVar("erpsync_connections_run", default=None)
 
