@@ -224,11 +224,15 @@ def run_queued(rig: Rig, limit: int = 50) -> None:
             task.execute()
 
 
+def _names(cls: type) -> set[str]:
+    """The names of ``cls`` and every class derived from it."""
+    return {cls.__name__}.union(*(_names(sub) for sub in cls.__subclasses__()))
+
+
 def import_path(rig: Rig, examples: int, seed: int) -> Result:
     from erpsync import errors
 
-    ours = {name for name in dir(errors) if isinstance(getattr(errors, name), type)
-            and issubclass(getattr(errors, name), errors.ErpsyncError)}
+    ours = _names(errors.ErpsyncError)  # erpsync's error classes, wherever declared (amazon.orders.UnreadableOrder)
     result = Result()
     [template] = rig.generate(1, seed=4444, multi_line_share=0.0)
     order = rig.control("GET", f"orders/{template}")["order"]
