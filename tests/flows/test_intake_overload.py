@@ -19,7 +19,7 @@ from erpsync.flows.orders import CURSOR, POSITION, SYNC_KEY, intake_lag
 from erpsync.sage500 import schema
 from erpsync.sandbox.server import RunningSandbox, start
 from erpsync.web.app import start as start_web
-from tests.flows.conftest import TIME_SCALE
+from tests.flows.conftest import API_TOKEN, TIME_SCALE
 from tests.flows.test_errors import captured_events
 
 BACKLOG = 3000  # orders the window alone reads
@@ -221,7 +221,7 @@ def test_intake_lag_is_the_age_of_the_oldest_order_not_yet_decided_in_sage(pipel
     assert intake_lag(store, now) == timedelta(hours=2)
     server = start_web(pipeline.runtime)
     try:
-        metrics = httpx.get(f"{server.url}/metrics").text
+        metrics = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}).text
     finally:
         server.stop()
     [line] = [m for m in metrics.splitlines() if m.startswith("erpsync_order_intake_lag_seconds ")]
