@@ -86,7 +86,7 @@ class Catalog(SageDatabase):
         def read(conn: Connection) -> dict[str, Decimal]:
             prices: dict[str, Decimal] = {}
             for row in conn.execute(sql.current_prices(whse_id is not None), params):
-                prices.setdefault(row.ItemID, row.ListPrice)
+                prices.setdefault(row.ItemID, row.Price)
             return prices
 
         return self._read(read)

@@ -6,34 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, and_, bindparam, func, select
+from sqlalchemy import Engine
 
 from erpsync.sage500 import schema as s
+from erpsync.sage500 import sql
 from erpsync.sage500.availability import reading
-from erpsync.sage500.sql import statement
-
-SHEETS = ("ListPrice", "Sheet2Price", "Sheet3Price", "Sheet4Price")
-
-
-@statement()
-def sheet_prices(sheet: str = "ListPrice", by_warehouse: bool = True):
-    """The ``sheet`` price effective at ``now`` per item (and warehouse), latest EffectiveDate first."""
-    if sheet not in SHEETS:
-        raise ValueError(f"price sheet column {sheet!r}; expected one of {', '.join(SHEETS)}")
-    ps, i, w = s.timPriceSheet, s.timItem, s.timWarehouse
-    latest = (select(ps.c.ItemKey, ps.c.WhseKey, func.max(ps.c.EffectiveDate).label("EffectiveDate"))
-              .where(ps.c.CurrID == bindparam("currency"), ps.c.EffectiveDate <= bindparam("now"))
-              .group_by(ps.c.ItemKey, ps.c.WhseKey).subquery("latest"))
-    query = (select(i.c.ItemID, ps.c[sheet].label("Price"))
-             .select_from(ps.join(latest, and_(latest.c.ItemKey == ps.c.ItemKey, latest.c.WhseKey == ps.c.WhseKey,
-                                               latest.c.EffectiveDate == ps.c.EffectiveDate))
-                          .join(i, i.c.ItemKey == ps.c.ItemKey)
-                          .outerjoin(w, w.c.WhseKey == ps.c.WhseKey))
-             .where(ps.c.CurrID == bindparam("currency"), i.c.CompanyID == bindparam("company_id"))
-             .order_by(i.c.ItemID, ps.c.WhseKey))
-    if by_warehouse:
-        query = query.where(w.c.WhseID == bindparam("whse_id"))
-    return query
 
 
 def prices(engine: Engine, company_id: str, currency: str, *, sheet: str = "ListPrice", whse_id: str | None = None,
@@ -42,7 +19,7 @@ def prices(engine: Engine, company_id: str, currency: str, *, sheet: str = "List
     params = {"company_id": company_id, "currency": currency, "now": s.sage_time(at), "whse_id": whse_id}
     found: dict[str, Decimal] = {}
     with reading(f"price sheet {sheet} ({currency})"), engine.connect() as conn:
-        for row in conn.execute(sheet_prices(sheet, whse_id is not None), params):
+        for row in conn.execute(sql.current_prices(whse_id is not None, sheet), params):
             if row.Price is not None and row.Price > 0:
                 found.setdefault(row.ItemID, Decimal(row.Price))
     return found

@@ -428,14 +428,20 @@ def picked_uncommitted():
             .group_by(i.c.ItemID))
 
 
+PRICE_SHEETS = ("ListPrice", "Sheet2Price", "Sheet3Price", "Sheet4Price")  # timPriceSheet's price columns
+
+
 @statement()
-def current_prices(by_warehouse: bool):
-    """List price effective at ``now`` per item (and warehouse), latest EffectiveDate first."""
+def current_prices(by_warehouse: bool, sheet: str = "ListPrice"):
+    """The ``sheet`` price (as ``Price``) effective at ``now`` per item (and warehouse), latest EffectiveDate
+    first."""
+    if sheet not in PRICE_SHEETS:
+        raise ValueError(f"price sheet column {sheet!r}; expected one of {', '.join(PRICE_SHEETS)}")
     ps, i, w = s.timPriceSheet, s.timItem, s.timWarehouse
     conditions = [ps.c.CurrID == bindparam("currency"), ps.c.EffectiveDate <= bindparam("now")]
     latest = (select(ps.c.ItemKey, ps.c.WhseKey, func.max(ps.c.EffectiveDate).label("EffectiveDate"))
               .where(*conditions).group_by(ps.c.ItemKey, ps.c.WhseKey).subquery("latest"))
-    query = (select(i.c.ItemID, ps.c.ListPrice)
+    query = (select(i.c.ItemID, ps.c[sheet].label("Price"))
              .select_from(ps.join(latest, and_(latest.c.ItemKey == ps.c.ItemKey, latest.c.WhseKey == ps.c.WhseKey,
                                                latest.c.EffectiveDate == ps.c.EffectiveDate))
                           .join(i, i.c.ItemKey == ps.c.ItemKey)
