@@ -5,14 +5,15 @@ extra, ``.venv/bin/pip install -e '.[bench]'``).
 
 CSVs read from ``--docs`` and plots written there:
 
-- ``p1_order_intake.csv`` (``benchmarks/order_intake.py``): columns ``series, sandbox_hours, orders_in_sage`` ->
-  ``p1_order_intake.png``, orders per hour over sandbox time, one line per series.
+- ``p1_intake.csv`` (``benchmarks/order_intake.py --csv``): columns ``series, sandbox_hours, orders_in_sage`` ->
+  ``p1_intake.png``, orders per hour over sandbox time, one line per series.
 - ``p2_latency.csv`` (``benchmarks/backlog_latency.py --csv``): ``placed_to_commit_seconds,
   notification_to_commit_seconds`` -> ``p2_latency.png``, both distributions, p50/p99 marked.
 - ``p5_confirmations.csv`` (``benchmarks/confirmations.py --csv``): ``sandbox_seconds, confirmed`` ->
   ``p5_confirmations.png``, confirmations over sandbox time against the plan.
 
-P1's ``series`` is ``erpsync``, ``naive`` (the python-amazon-sp-api loop) or ``limit`` (what the usage plans allow);
+P1's ``series`` is ``erpsync``, ``naive`` (the python-amazon-sp-api loop), ``arrived`` (orders placed on Amazon) or
+``limit`` (what the usage plans allow);
 ``orders_in_sage`` is cumulative, so the plot shows its slope per sandbox hour. A CSV that is missing is skipped
 with a note.
 """
@@ -36,7 +37,7 @@ def _rows(path: Path) -> list[dict[str, str]] | None:
 
 
 def p1(plt, docs: Path) -> None:
-    rows = _rows(docs / "p1_order_intake.csv")
+    rows = _rows(docs / "p1_intake.csv")
     if not rows:
         return
     series: dict[str, list[tuple[float, float]]] = {}
@@ -44,7 +45,7 @@ def p1(plt, docs: Path) -> None:
         series.setdefault(row["series"], []).append((float(row["sandbox_hours"]), float(row["orders_in_sage"])))
     figure, axis = plt.subplots(figsize=(8, 4.5))
     styles = {"limit": {"color": "grey", "linestyle": "--"}, "erpsync": {"color": "tab:blue"},
-              "naive": {"color": "tab:orange"}}
+              "naive": {"color": "tab:orange"}, "arrived": {"color": "tab:green", "linestyle": ":"}}
     for name, points in sorted(series.items()):
         points.sort()
         hours = [(a[0] + b[0]) / 2 for a, b in zip(points, points[1:])]
@@ -55,7 +56,7 @@ def p1(plt, docs: Path) -> None:
     axis.set_title("P1 order intake under Amazon's default usage plans")
     axis.legend()
     axis.grid(alpha=0.3)
-    _save(plt, figure, docs / "p1_order_intake.png")
+    _save(plt, figure, docs / "p1_intake.png")
 
 
 def p2(plt, docs: Path) -> None:
