@@ -14,7 +14,8 @@ CSVs read from ``--docs`` and plots written there:
 
 P1's ``series`` is ``erpsync``, ``naive`` (the python-amazon-sp-api loop), ``arrived`` (orders placed on Amazon) or
 ``limit`` (what the usage plans allow);
-``orders_in_sage`` is cumulative, so the plot shows its slope per sandbox hour. A CSV that is missing is skipped
+``orders_in_sage`` is cumulative, so the plot shows its slope per sandbox hour over 10-minute spans (a series of two
+rows, the limit, as one straight line). A CSV that is missing is skipped
 with a note.
 """
 
@@ -48,9 +49,18 @@ def p1(plt, docs: Path) -> None:
               "naive": {"color": "tab:orange"}, "arrived": {"color": "tab:green", "linestyle": ":"}}
     for name, points in sorted(series.items()):
         points.sort()
-        hours = [(a[0] + b[0]) / 2 for a, b in zip(points, points[1:])]
-        per_hour = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(points, points[1:]) if b[0] > a[0]]
-        axis.plot(hours[:len(per_hour)], per_hour, label=name, **styles.get(name, {}))
+        if len(points) == 2:  # a straight line (the limit): its slope over the whole run
+            slope = (points[1][1] - points[0][1]) / (points[1][0] - points[0][0])
+            axis.plot([points[0][0], points[1][0]], [slope, slope], label=name, **styles.get(name, {}))
+            continue
+        hours, per_hour = [], []  # the slope over a 10-minute span: a searchOrders page lands every 3 minutes
+        for index, (start, taken) in enumerate(points):
+            end = next((p for p in points[index:] if p[0] >= start + 1 / 6), None)
+            if end is None:
+                break
+            hours.append((start + end[0]) / 2)
+            per_hour.append((end[1] - taken) / (end[0] - start))
+        axis.plot(hours, per_hour, label=name, **styles.get(name, {}))
     axis.set_xlabel("sandbox hours")
     axis.set_ylabel("orders into Sage per hour")
     axis.set_title("P1 order intake under Amazon's default usage plans")
