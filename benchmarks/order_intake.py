@@ -17,8 +17,9 @@ for ``--hours`` sandbox-hours (each notified by an ORDER_CHANGE webhook), then n
 Printed per run: orders per sandbox-hour in steady state (from sandbox-minute 30 to the end of arrivals, past the
 initial bursts) and over the whole arrival period, against the limit of the plans (searchOrders 0.0056/s × 100
 orders a page + getOrder 0.5/s ≈ 3,816/h for erpsync; getOrderItems 0.5/s = 1,800/h bounds the naive loop), the
-orders still missing at the end, and the 429 answers the sandbox gave. ``--csv`` writes orders arrived and taken
-per sandbox-minute for both runs (for a plot). Everything is on 127.0.0.1 and stops by itself; on a shared machine
+orders still missing at the end, and the 429 answers the sandbox gave. ``--csv`` writes orders taken per
+sandbox-minute for both runs, the arrivals and the plans' limit, in the format ``benchmarks/plots.py`` reads
+(``series,sandbox_hours,orders_in_sage``, docs/benchmarks.md). Everything is on 127.0.0.1 and stops by itself; on a shared machine
 the figures move with the load.
 """
 
@@ -360,13 +361,28 @@ def main(argv: list[str] | None = None) -> int:
     for name, stall in stalls.items():
         print(f"{name}: longest sandbox-time without an order taken while orders were waiting: {stall:.1f} min")
     if args.csv:
-        with args.csv.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["run", "sandbox_minute", "arrived", "taken"])
-            for run in runs:
-                writer.writerows([run.name, *sample] for sample in run.samples)
+        write_csv(args.csv, runs, args)
         print(f"wrote {args.csv}")
     return 0
+
+
+SERIES = {"erpsync": "erpsync", "naive sp-api": "naive"}
+
+
+def write_csv(path: Path, runs: list[Run], args) -> None:
+    """The format ``benchmarks/plots.py`` reads (docs/benchmarks.md): ``series, sandbox_hours, orders_in_sage``,
+    cumulative, one row per sample: each run (``erpsync``, ``naive``: orders it took), ``arrived`` (orders placed
+    on Amazon, from the erpsync run) and ``limit`` (what the plans allow, erpsync's limit from 0)."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["series", "sandbox_hours", "orders_in_sage"])
+        for run in runs:
+            writer.writerows([SERIES.get(run.name, run.name), f"{minute / 60:.4f}", taken]
+                             for minute, _arrived, taken in run.samples)
+        first = runs[0]
+        writer.writerows(["arrived", f"{minute / 60:.4f}", arrived] for minute, arrived, _taken in first.samples)
+        end = first.samples[-1][0] / 60
+        writer.writerows(["limit", f"{hours:.4f}", round(first.limit_per_hour * hours)] for hours in (0.0, end))
 
 
 def _stall(run: Run) -> float:

@@ -5,15 +5,17 @@ extra, ``.venv/bin/pip install -e '.[bench]'``).
 
 CSVs read from ``--docs`` and plots written there:
 
-- ``p1_order_intake.csv`` (``benchmarks/order_intake.py``): columns ``series, sandbox_hours, orders_in_sage`` ->
-  ``p1_order_intake.png``, orders per hour over sandbox time, one line per series.
+- ``p1_intake.csv`` (``benchmarks/order_intake.py --csv``): columns ``series, sandbox_hours, orders_in_sage`` ->
+  ``p1_intake.png``, orders per hour over sandbox time, one line per series.
 - ``p2_latency.csv`` (``benchmarks/backlog_latency.py --csv``): ``placed_to_commit_seconds,
   notification_to_commit_seconds`` -> ``p2_latency.png``, both distributions, p50/p99 marked.
 - ``p5_confirmations.csv`` (``benchmarks/confirmations.py --csv``): ``sandbox_seconds, confirmed`` ->
   ``p5_confirmations.png``, confirmations over sandbox time against the plan.
 
-P1's ``series`` is ``erpsync``, ``naive`` (the python-amazon-sp-api loop) or ``limit`` (what the usage plans allow);
-``orders_in_sage`` is cumulative, so the plot shows its slope per sandbox hour. A CSV that is missing is skipped
+P1's ``series`` is ``erpsync``, ``naive`` (the python-amazon-sp-api loop), ``arrived`` (orders placed on Amazon) or
+``limit`` (what the usage plans allow);
+``orders_in_sage`` is cumulative, so the plot shows its slope per sandbox hour over 10-minute spans (a series of two
+rows, the limit, as one straight line). A CSV that is missing is skipped
 with a note.
 """
 
@@ -36,7 +38,7 @@ def _rows(path: Path) -> list[dict[str, str]] | None:
 
 
 def p1(plt, docs: Path) -> None:
-    rows = _rows(docs / "p1_order_intake.csv")
+    rows = _rows(docs / "p1_intake.csv")
     if not rows:
         return
     series: dict[str, list[tuple[float, float]]] = {}
@@ -44,18 +46,27 @@ def p1(plt, docs: Path) -> None:
         series.setdefault(row["series"], []).append((float(row["sandbox_hours"]), float(row["orders_in_sage"])))
     figure, axis = plt.subplots(figsize=(8, 4.5))
     styles = {"limit": {"color": "grey", "linestyle": "--"}, "erpsync": {"color": "tab:blue"},
-              "naive": {"color": "tab:orange"}}
+              "naive": {"color": "tab:orange"}, "arrived": {"color": "tab:green", "linestyle": ":"}}
     for name, points in sorted(series.items()):
         points.sort()
-        hours = [(a[0] + b[0]) / 2 for a, b in zip(points, points[1:])]
-        per_hour = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(points, points[1:]) if b[0] > a[0]]
-        axis.plot(hours[:len(per_hour)], per_hour, label=name, **styles.get(name, {}))
+        if len(points) == 2:  # a straight line (the limit): its slope over the whole run
+            slope = (points[1][1] - points[0][1]) / (points[1][0] - points[0][0])
+            axis.plot([points[0][0], points[1][0]], [slope, slope], label=name, **styles.get(name, {}))
+            continue
+        hours, per_hour = [], []  # the slope over a 10-minute span: a searchOrders page lands every 3 minutes
+        for index, (start, taken) in enumerate(points):
+            end = next((p for p in points[index:] if p[0] >= start + 1 / 6), None)
+            if end is None:
+                break
+            hours.append((start + end[0]) / 2)
+            per_hour.append((end[1] - taken) / (end[0] - start))
+        axis.plot(hours, per_hour, label=name, **styles.get(name, {}))
     axis.set_xlabel("sandbox hours")
     axis.set_ylabel("orders into Sage per hour")
     axis.set_title("P1 order intake under Amazon's default usage plans")
     axis.legend()
     axis.grid(alpha=0.3)
-    _save(plt, figure, docs / "p1_order_intake.png")
+    _save(plt, figure, docs / "p1_intake.png")
 
 
 def p2(plt, docs: Path) -> None:

@@ -10,7 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from erpsync.sandbox.notifications import SqsSink, WebhookSink
+from erpsync.sandbox.notifications import SqsSink, WebhookSink, deliver
+from erpsync.sandbox.scenario import GenerateOrders, generate_orders
+from erpsync.sandbox.world import World
 from erpsync.sandbox.server import start
 from tests.sandbox.helpers import client, drain, generate
 from tests.sandbox.spapi_schema import errors_of
@@ -163,3 +165,72 @@ def test_sqs_sink_reports_a_missing_queue(moto_endpoint):
     with pytest.raises(Exception) as failure:
         sink.send("{}")
     assert "NonExistentQueue" in str(failure.value) or "QueueDoesNotExist" in str(failure.value)
+
+
+class _Gate(BaseHTTPRequestHandler):
+    """Answers 200 only once ``server.gate`` (a barrier) has as many requests waiting at once as it has parties."""
+
+    def do_POST(self):  # noqa: N802 (http.server naming)
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        try:
+            self.server.gate.wait()
+            status = 200
+        except threading.BrokenBarrierError:
+            status = 503
+        self.server.received.append(body["Payload"]["OrderChangeNotification"]["AmazonOrderId"])
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def gate():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gate)
+    server.received = []
+    server.gate = threading.Barrier(4, timeout=5)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.gate.abort()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_sink_has_several_orders_deliveries_in_flight_at_once(gate):
+    """Four orders' notifications of one batch are in flight together: the receiver answers none until it holds
+    four. One sender after the other, the first would wait in vain (503s, recorded as failures)."""
+    world = World.create(seed=5)
+    sink = WebhookSink(f"http://127.0.0.1:{gate.server_address[1]}/hook", senders=4)
+    world.notification_sinks.append(sink)
+    order_ids = generate_orders(world, GenerateOrders(count=4, status="PENDING", pending_seconds=None))
+    try:
+        assert deliver(world) == 4
+    finally:
+        sink.close()
+    assert world.delivery_failures == []
+    assert sorted(gate.received) == sorted(order_ids)
+
+
+def test_the_sandbox_stops_its_sinks_senders(webhook):
+    with start(seed=5) as sandbox:
+        url = f"http://127.0.0.1:{webhook.server_address[1]}/hook"
+        put = httpx.put(f"{sandbox.url}/_sandbox/notifications/sinks",
+                        json={"webhook_url": url, "webhook_headers": {"X-Erpsync-Token": "s3cret"}, "senders": 3})
+        assert put.status_code == 200, put.text
+        sink = sandbox.world.notification_sinks[0]
+        generate(sandbox, count=2, status="PENDING", pending_seconds=None)
+        _wait(lambda: len(webhook.received) == 2)
+        assert sink.senders == 3 and sink._pool is not None
+    assert sink._pool is None and sink._client.is_closed
+    assert sandbox.world.delivery_failures == []
+
+
+def test_the_sinks_refuse_fewer_than_one_sender():
+    with start(seed=5) as sandbox:
+        refused = httpx.put(f"{sandbox.url}/_sandbox/notifications/sinks",
+                            json={"webhook_url": "http://127.0.0.1:9/hook", "senders": 0})
+    assert refused.status_code == 400 and "senders" in refused.text
+    with pytest.raises(ValueError, match="at least 1 sender"):
+        WebhookSink("http://127.0.0.1:9/hook", senders=0)

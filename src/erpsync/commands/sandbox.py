@@ -39,6 +39,8 @@ def serve(
     webhook: Optional[str] = typer.Option(None, "--webhook", help="POST ORDER_CHANGE envelopes to this URL."),
     webhook_header: list[str] = typer.Option([], "--webhook-header", help="NAME:VALUE sent with each webhook "
                                              "POST (repeatable)."),
+    senders: int = typer.Option(6, "--notification-senders", min=1, max=64,
+                                help="Deliveries in flight at once per sink (--sqs-queue-url, --webhook)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file."),
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C (when no subcommand is given)."""
@@ -59,9 +61,9 @@ def serve(
                     time_scale=time_scale or defaults.time_scale, seed=defaults.seed if seed is None else seed,
                     sqs_endpoint_url=sqs_endpoint)
     if sqs_queue_url:
-        running.world.notification_sinks.append(SqsSink(sqs_queue_url, sqs_endpoint))
+        running.world.notification_sinks.append(SqsSink(sqs_queue_url, sqs_endpoint, senders=senders))
     if webhook:
-        running.world.notification_sinks.append(WebhookSink(webhook, headers))
+        running.world.notification_sinks.append(WebhookSink(webhook, headers, senders=senders))
     console.print(f"SP-API sandbox on [bold]{running.url}[/bold]  (time × {running.world.clock.time_scale:g}, "
                   f"seller {running.world.seller_id}); control API: {running.url}/_sandbox/docs  — Ctrl-C stops")
     try:

@@ -7,13 +7,21 @@ API or the CLI), and to the destination of every :class:`Subscription` the event
 Notifications API, ``notifications_api.py``), with that subscription's id in the envelope. The fault switches in
 ``world.faults`` drop, duplicate, reorder or corrupt deliveries. A failed send is recorded in
 ``world.delivery_failures`` (the envelope stays in ``world.published``); it is not retried.
+
+As Amazon delivers notifications independently (not one after the other behind a single sender), the SQS and
+webhook sinks each send on a small pool of ``senders`` threads (default :data:`SENDERS`): the changes of up to that
+many orders are in flight at once; one order's changes go in turn, in the order of the batch (which the reorder
+fault reverses). :func:`deliver` returns once the batch is sent; ``close()`` (the sandbox's ``stop()``, or
+replacing the sinks) shuts the pool down.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +30,7 @@ import httpx
 from erpsync.sandbox.world import OrderChangeEvent, World, iso
 
 log = logging.getLogger(__name__)
+_CLIENT_LOCK = threading.Lock()
 
 APPLICATION_ID = "amzn1.sellerapps.app.erpsync-sandbox"
 SUBSCRIPTION_ID = "erpsync-sandbox-order-change"
@@ -34,6 +43,7 @@ V0_STATUS = {
 FULFILLMENT_TYPE = {"MERCHANT": "MFN", "AMAZON": "AFN"}
 ORDER_PROGRAMS = {"AMAZON_BUSINESS": "Business", "PRIME": "Prime", "PREMIUM": "Premium",
                   "INVOICE_BY_AMAZON": "IBA"}
+SENDERS = 6  # deliveries in flight at once per sink
 
 
 class Sink(Protocol):
@@ -42,8 +52,32 @@ class Sink(Protocol):
     def send(self, body: str) -> None: ...
 
 
+@dataclass(kw_only=True)
+class Senders:
+    """A sink's pool of ``senders`` threads (made on first use): ``submit`` hands it an order's envelopes, ``close``
+    lets the sends in flight finish, drops those not started and stops the threads."""
+
+    senders: int = SENDERS
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.senders < 1:
+            raise ValueError(f"a notification sink needs at least 1 sender, not {self.senders}")
+
+    def submit(self, bodies: list[str]) -> Future:
+        """Send ``bodies`` one after the other on a sender; the future's result: :func:`sink_each`'s."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.senders, thread_name_prefix=f"sandbox-{self.name}")
+        return self._pool.submit(sink_each, self, bodies)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 @dataclass
-class SqsSink:
+class SqsSink(Senders):
     """Sends each envelope as the message body to ``queue_url`` (boto3; ``endpoint_url`` for moto)."""
 
     queue_url: str
@@ -62,10 +96,11 @@ class SqsSink:
 
 
 @dataclass
-class WebhookSink:
+class WebhookSink(Senders):
     """POSTs each envelope as JSON to ``url`` with ``headers`` (e.g. the receiver's auth header), on one HTTP
-    client kept for the sink's life (its connections reused; a client per notification cost the pipeline benchmark
-    a fifth of its CPU in TLS contexts and connects); ``close()`` (the sandbox's ``stop()``) closes it."""
+    client kept for the sink's life, shared by its senders (its connections reused; a client per notification cost
+    the pipeline benchmark a fifth of its CPU in TLS contexts and connects); ``close()`` (the sandbox's ``stop()``)
+    stops the senders and closes it."""
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
@@ -74,13 +109,20 @@ class WebhookSink:
     _client: httpx.Client | None = field(default=None, repr=False)
 
     def send(self, body: str) -> None:
-        if self._client is None or self._client.is_closed:
-            self._client = httpx.Client(timeout=self.timeout,
-                                        headers={"content-type": "application/json", **self.headers})
-        response = self._client.post(self.url, content=body)
+        client = self._http()
+        response = client.post(self.url, content=body)
         response.raise_for_status()
 
+    def _http(self) -> httpx.Client:
+        with _CLIENT_LOCK:  # the senders share one client: made once, not once per thread
+            if self._client is None or self._client.is_closed:
+                self._client = httpx.Client(timeout=self.timeout,
+                                            limits=httpx.Limits(max_connections=self.senders),
+                                            headers={"content-type": "application/json", **self.headers})
+            return self._client
+
     def close(self) -> None:
+        super().close()
         if self._client is not None:
             self._client.close()
 
@@ -210,10 +252,11 @@ def deliver(world: World) -> int:
     return sent
 
 
-def _bodies(world: World, events: list[OrderChangeEvent], subscription_id: str) -> list[str]:
-    """The envelopes of ``events`` as sent: each recorded in ``world.published``, then the faults applied."""
+def _bodies(world: World, events: list[OrderChangeEvent], subscription_id: str) -> list[tuple[str, str]]:
+    """The envelopes of ``events`` as sent, each with its order id: each recorded in ``world.published``, then the
+    faults applied."""
     faults = world.faults
-    bodies: list[str] = []
+    bodies: list[tuple[str, str]] = []
     for event in events:
         body = envelope(world, event, subscription_id)
         world.published.append(body)
@@ -222,22 +265,50 @@ def _bodies(world: World, events: list[OrderChangeEvent], subscription_id: str) 
         if faults.malformed_notifications and world.chance(faults.malformed_notifications):
             body = _malformed(body)
         text = json.dumps(body)
-        bodies.append(text)
+        bodies.append((event.order["orderId"], text))
         if faults.duplicate_notifications and world.chance(faults.duplicate_notifications):
-            bodies.append(text)
+            bodies.append((event.order["orderId"], text))
     if faults.out_of_order_notifications:
         bodies.reverse()
     return bodies
 
 
-def _send(world: World, sinks: list[Sink], bodies: list[str]) -> int:
-    sent = 0
+def _send(world: World, sinks: list[Sink], bodies: list[tuple[str, str]]) -> int:
+    """Hand the bodies to every sink, then wait for them all. A sink with senders gets one task per order (that
+    order's bodies in turn, the orders side by side); any other sink is sent to in this thread, in turn. A failed
+    send is recorded; the others go on."""
+    lanes: dict[str, list[str]] = {}
+    for order_id, text in bodies:
+        lanes.setdefault(order_id, []).append(text)
+    outcomes: list[tuple[Sink, Future | None, list[str]]] = []
     for sink in sinks:
-        for text in bodies:
-            try:
-                sink.send(text)
+        if isinstance(sink, Senders):
+            outcomes.extend((sink, sink.submit(texts), texts) for texts in lanes.values())
+        else:
+            outcomes.append((sink, None, [text for _order_id, text in bodies]))
+    sent = 0
+    for sink, future, texts in outcomes:
+        try:
+            errors = future.result() if future is not None else sink_each(sink, texts)
+        except Exception as exc:  # the pool was shut down under the batch (the sinks were replaced)
+            errors = [exc] * len(texts)
+        for error in errors:
+            if error is None:
                 sent += 1
-            except Exception as exc:  # the sink is down: count it, keep the others going
-                world.delivery_failures.append((sink.name, type(exc).__name__, str(exc)[:200]))
-                log.warning("sandbox notification to %s failed: %s", sink.name, type(exc).__name__)
+                continue
+            world.delivery_failures.append((sink.name, type(error).__name__, str(error)[:200]))
+            log.warning("sandbox notification to %s failed: %s", sink.name, type(error).__name__)
     return sent
+
+
+def sink_each(sink: Sink, texts: list[str]) -> list[Exception | None]:
+    """Send ``texts`` to ``sink`` one after the other; per text, the exception its send raised (the sink is down,
+    it refused) or None. One failure does not stop the next text."""
+    errors: list[Exception | None] = []
+    for text in texts:
+        try:
+            sink.send(text)
+            errors.append(None)
+        except Exception as exc:  # noqa: BLE001 - recorded by the caller
+            errors.append(exc)
+    return errors

@@ -22,7 +22,7 @@ from sqlalchemy import Select, column, create_engine, select, table
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from erpsync.sandbox.core import invalid_input, not_found, world_of
-from erpsync.sandbox.notifications import SqsSink, WebhookSink
+from erpsync.sandbox.notifications import SENDERS, SqsSink, WebhookSink
 from erpsync.sandbox.orders import item_charges, ship_items
 from erpsync.sandbox.world import Faults, Listing, MoneyEvent, World, cents, iso, money
 
@@ -404,6 +404,7 @@ class SinkConfig(BaseModel):
     sqs_region: str = "us-east-1"
     webhook_url: str | None = None
     webhook_headers: dict[str, str] = Field(default_factory=dict)
+    senders: int = Field(default=SENDERS, ge=1, le=64)  # deliveries in flight at once per sink
 
 
 class ListingSeed(BaseModel):
@@ -509,11 +510,15 @@ def put_sinks(body: SinkConfig, request: Request) -> dict[str, Any]:
     world = world_of(request)
     sinks: list[Any] = []
     if body.sqs_queue_url:
-        sinks.append(SqsSink(body.sqs_queue_url, body.sqs_endpoint_url, body.sqs_region))
+        sinks.append(SqsSink(body.sqs_queue_url, body.sqs_endpoint_url, body.sqs_region, senders=body.senders))
     if body.webhook_url:
-        sinks.append(WebhookSink(body.webhook_url, body.webhook_headers))
+        sinks.append(WebhookSink(body.webhook_url, body.webhook_headers, senders=body.senders))
     with world.lock:
+        replaced = list(world.notification_sinks)
         world.notification_sinks[:] = sinks
+    for sink in replaced:  # their senders and HTTP clients
+        if hasattr(sink, "close"):
+            sink.close()
     return {"sinks": [sink.name for sink in sinks]}
 
 

@@ -66,8 +66,9 @@ class RunningSandbox:
         if self._ticker.is_alive():
             self._ticker.join(timeout=10)
         with self.world.lock:
-            sinks = list(self.world.notification_sinks)
-        for sink in sinks:  # the webhook sinks' HTTP clients
+            sinks = [*self.world.notification_sinks,
+                     *(destination.sink for destination in self.world.destinations.values())]
+        for sink in sinks:  # the sinks' senders and HTTP clients
             if hasattr(sink, "close"):
                 sink.close()
         self._sock.close()
