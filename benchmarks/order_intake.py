@@ -230,7 +230,8 @@ def run_erpsync(args, console: Console) -> Run:
                 time.sleep(0.2)
             sandbox.control.put("/notifications/sinks", json={
                 "webhook_url": f"http://127.0.0.1:{port}/notifications",
-                "webhook_headers": {settings.amazon.notifications.webhook_header: token}}).raise_for_status()
+                "webhook_headers": {settings.amazon.notifications.webhook_header: token},
+                "senders": 6}).raise_for_status()  # as Amazon: notifications of different orders in flight at once
             drive(sandbox, run, args, in_sage, stocked, console)
         finally:
             sandbox.control.put("/notifications/sinks", json={})
