@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
+
+import pytest
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[str, str]:
@@ -16,3 +19,14 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
         process.kill()
         process.communicate()
         raise
+
+
+def wait_until(condition, what: str, timeout: float = 90.0):
+    """Poll ``condition`` until it returns something true (returned) or ``timeout`` seconds pass (the test fails
+    naming ``what``): for tests that watch other processes."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+    return value

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from conftest import TEST_JOBS, runs, step
 from erpsync import config
 from erpsync.runtime.jobs import Runtime
 from erpsync.runtime.store import utcnow
-from tests.processes import stop
+from tests.processes import stop, wait_until
 
 ERPSYNC = Path(sys.executable).parent / "erpsync"
 LEASE = 1.0
@@ -33,12 +32,7 @@ job_modules = ["erpsync_test_jobs"]
 
 
 def wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-    return value
+    return wait_until(condition, what, timeout)
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.processes import stop
+from tests.processes import stop, wait_until
 from tests.web.test_browser import ARGS, CHROMIUM
 
 ERPSYNC = str(Path(sys.executable).parent / "erpsync")
@@ -30,17 +29,6 @@ def lines_of(process: subprocess.Popen) -> queue.Queue:
     out: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [out.put(line) for line in process.stdout], daemon=True).start()
     return out
-
-
-def wait_for(condition, what: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -90,7 +78,7 @@ def test_the_guided_demo_keeps_running_and_its_buttons_drive_a_repair(workdir, s
         return next((m for m in map(LOGIN.search, seen) if m), None)
 
     try:
-        url, user, password = wait_for(login_line, "the demo login").groups()
+        url, user, password = wait_until(login_line, "the demo login").groups()
         assert httpx.get(f"{url}/demo").status_code == 401  # the demo page is behind the login too
         form = httpx.get(f"{url}/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
@@ -109,16 +97,16 @@ def test_the_guided_demo_keeps_running_and_its_buttons_drive_a_repair(workdir, s
 
         placed = press("unknown-sku")
         oid = re.search(r"placed (\S+) with SKU", placed).group(1)
-        dead = wait_for(lambda: client.get("/api/dead-letters", params={"q": oid}).json()["dead_letters"],
+        dead = wait_until(lambda: client.get("/api/dead-letters", params={"q": oid}).json()["dead_letters"],
                         "the unknown SKU's dead letter")
         assert dead[0]["error_code"] == "unknown_sku"
         assert "now maps WIDGET-BLUE-L" in press("map-sku")
         replay = client.post("/dead-letters/action", data={"action": "replay", "id": dead[0]["id"],
                                                            "confirm": "yes", "csrf_token": csrf})
         assert "queued again" in replay.text
-        wait_for(lambda: client.get(f"/api/orders/{oid}").json()["journal"]["status"] == "written", "the order")
+        wait_until(lambda: client.get(f"/api/orders/{oid}").json()["journal"]["status"] == "written", "the order")
         assert "shipped 1 order(s)" in press("ship")
-        wait_for(lambda: client.get(f"/api/orders/{oid}").json()["journal"]["status"] == "confirmed",
+        wait_until(lambda: client.get(f"/api/orders/{oid}").json()["journal"]["status"] == "confirmed",
                  "its confirmation on Amazon")
         assert press("fault-throttle").startswith("getOrder now answers 429")
         assert press("clear-faults") == "faults cleared"
