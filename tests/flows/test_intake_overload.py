@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from erpsync.amazon import ratelimit
-from erpsync.flows.orders import CURSOR, POSITION, SYNC_KEY, intake_lag
+from erpsync.flows.binder import apply_key
+from erpsync.flows.intake import import_key
+from erpsync.flows.orders import CURSOR, POSITION, READER_KEY, SYNC_KEY, intake_lag
 from erpsync.sage500 import schema
 from erpsync.sandbox.server import RunningSandbox, start
 from erpsync.web.app import start as start_web
@@ -230,3 +232,27 @@ def test_intake_lag_is_the_age_of_the_oldest_order_not_yet_decided_in_sage(pipel
     [notified] = store.notified_newest()
     assert store.notified_remove(notified)
     assert intake_lag(store, now) == timedelta(0)
+
+
+def test_a_notified_order_whose_apply_order_is_in_flight_is_not_left_behind(pipeline):
+    """A notification deferred under backlog while the order's apply_order is in flight: the reader passes over
+    it, and once the apply_order has ended the order is settled and forgotten. Before, nothing came back for it:
+    it stayed notified and the intake lag never returned to zero."""
+    [oid] = pipeline.generate(1)
+    runtime, store = pipeline.runtime, pipeline.runtime.store
+    with captured_events() as events:
+        with pipeline.workers(queues=("amazon",)):  # no sage500 worker: the apply_order stays in flight
+            runtime.enqueue("import_order", import_key(oid, "Unshipped"), amazon_order_id=oid, status="Unshipped",
+                            read=True)
+            pipeline.wait(lambda: store.job_key_get(apply_key(oid)) is not None, what="the order handed over")
+            store.notified_add(oid, "Unshipped")  # its notification, deferred under backlog meanwhile
+            runtime.enqueue("read_notified", READER_KEY)
+            pipeline.wait(lambda: any(e["event"] == "orders.notified_read" and e["deferred"] for e in events),
+                          what="the reader to pass over the busy order")
+        assert store.notified_summary()[0] == 1
+        with pipeline.workers():
+            pipeline.wait(lambda: store.notified_summary()[0] == 0, timeout=60,
+                          what="the notified order to be settled and forgotten")
+            assert runtime.drain(30), pipeline.describe()
+    assert pipeline.journal(oid) == "written" and pipeline.sage_rows(oid) == (1, 1)
+    assert intake_lag(store, datetime.now(timezone.utc)) == timedelta(0)

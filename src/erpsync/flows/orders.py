@@ -236,7 +236,9 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
     """Under backlog, spend the getOrder budget on the notified orders no page has delivered yet, newest first:
     the window pages from the oldest, so the two meet only when the backlog is gone. Reads until none is left or
     erpsync's getOrder bucket is empty (then the job waits in the schedule and goes on from the newest again);
-    every order read is forgotten at once, so nothing is read twice."""
+    every order read is forgotten at once, so nothing is read twice. An order whose ``apply_order`` is in flight is
+    passed over, and the run retried (without spending its budget) until that has ended and the order is read or
+    settled: nothing else would come back for it."""
     binder = Binder(ctx.store)
     counts = {"read": 0, "queued": 0, "settled": 0, "deferred": 0}
     busy: set[str] = set()
@@ -245,6 +247,10 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
         _read_newest(ctx, binder, counts, busy)
     finally:  # also when the getOrder bucket is empty: what this run did
         log.info("orders.notified_read", **counts)
+    if busy:  # nothing else comes back for them once their apply_order ends: run again after it
+        raise errors.RecordLocked(f"{len(busy)} notified order(s) wait for their apply_order (e.g. "
+                                  f"{min(busy)}); reading them after it", record=min(busy),
+                                  retry_after=ctx.settings.queue.backoff_base_seconds)
     return counts
 
 
