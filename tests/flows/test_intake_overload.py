@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from erpsync.amazon import ratelimit
 from erpsync.flows.binder import apply_key
 from erpsync.flows.intake import import_key
-from erpsync.flows.orders import CURSOR, POSITION, READER_KEY, SYNC_KEY, intake_lag
+from erpsync.flows.orders import CURSOR, POSITION, READ, READER_KEY, SKIPPED, SYNC_KEY, intake_lag
 from erpsync.sage500 import schema
 from erpsync.sandbox.server import RunningSandbox, start
 from erpsync.web.app import start as start_web
@@ -256,3 +256,28 @@ def test_a_notified_order_whose_apply_order_is_in_flight_is_not_left_behind(pipe
             assert runtime.drain(30), pipeline.describe()
     assert pipeline.journal(oid) == "written" and pipeline.sage_rows(oid) == (1, 1)
     assert intake_lag(store, datetime.now(timezone.utc)) == timedelta(0)
+
+
+def test_the_window_jumps_over_what_the_reader_read_and_sweeps_it_once_caught_up(pipeline):
+    """Where the window's pages enter a run of orders the newest-first reader has read, the window goes on from the
+    run's end instead of paging orders read already; once caught up it sweeps the range it jumped over, which finds
+    the orders in it that no notification announced (here: all of them — the reader's run is made up)."""
+    ids = one_line_orders(pipeline, 250)
+    pipeline.sandbox.world.advance(180)
+    updated = sorted(datetime.fromisoformat(pipeline.amazon_order(o)["lastUpdatedTime"].replace("Z", "+00:00"))
+                     for o in ids)
+    lo, hi = updated[40], updated[200]
+    assert lo < updated[99] < hi, "the orders' times do not spread over the pages"
+    store = pipeline.runtime.store
+    store.position_set(READ, {"below": None, "done": [[lo.isoformat(), hi.isoformat()]], "current": None})
+    with captured_events() as events, pipeline.workers(queues=("amazon",)):
+        assert pipeline.runtime.enqueue("sync_window", key=SYNC_KEY)
+        pipeline.wait(lambda: store.job_keys_count("sage500") == 250, timeout=120, what="250 orders handed over")
+        pipeline.wait(lambda: store.job_keys_count("amazon") == 0, timeout=60, what="the window to end")
+    [jump] = [e for e in events if e["event"] == "orders.window" and e.get("jumped_from")]
+    assert datetime.fromisoformat(jump["jumped_from"]) >= lo and jump["end"] == hi.isoformat()
+    pages = [e for e in events if e["event"] == "orders.page"]
+    swept = sum(e["queued"] for e in pages if e.get("sweep"))
+    assert swept > 0 and sum(e["queued"] for e in pages) == 250
+    assert store.position(SKIPPED)["ranges"] == []
+    assert {pipeline.journal(o) for o in ids} == {"writing"}

@@ -314,3 +314,16 @@ def test_the_sqs_consumer_deletes_and_records_refused_and_invalid_notifications(
     assert "A2OTHERSELLER" in refused.detail["error"] and "AmazonOrderId" in invalid.detail["error"]
     [pending] = store.job_keys_pending()
     assert pending.job == "import_order" and order_id in pending.key
+
+
+def test_under_backlog_a_notification_joins_the_notified_orders_without_a_job_of_its_own(pipeline, envelope):
+    """Notified orders already wait for the reader: the new one joins them at once (one row), and only the reader
+    is queued. Before, every notification queued an import_order that only noted it, and the reader's runs waited
+    behind thousands of them in the amazon queue (getOrder's budget went unspent)."""
+    store, runtime = pipeline.runtime.store, pipeline.runtime
+    store.notified_add("111-0000000-0000001", "Unshipped")  # the backlog
+    change = parse_notification(json.dumps(envelope))
+    assert intake.receive(runtime, change, source="webhook") is True
+    assert [p.job for p in store.job_keys_pending()] == ["read_notified"]
+    assert change.amazon_order_id in store.notified_get([change.amazon_order_id])
+    assert store.notified_summary()[0] == 2

@@ -4,7 +4,9 @@
 An ORDER_CHANGE is only a trigger — it carries no prices and no PII — so intake records it in the inbox, notes the
 order as received and queues ``import_order``, which reads the order itself. The job key holds the status the
 notification announced: a newer status of the same order is queued even while an older import is in flight, so a
-Pending → Unshipped → Canceled sequence is never collapsed into the first import's view.
+Pending → Unshipped → Canceled sequence is never collapsed into the first import's view. Under backlog (notified
+orders wait for the newest-first reader already) the order joins them at once: a job per notification would only
+note it, and the reader's runs would wait behind thousands of such jobs in the amazon queue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from erpsync.flows import listing_intake
 from erpsync.flows.jobs import Host
 
 log = logs.get(__name__)
+
+
+READER_KEY = "read_notified"  # the one newest-first reader of notified orders (flows.orders.read_notified)
 
 
 def import_key(amazon_order_id: str, status: str) -> str:
@@ -35,12 +40,17 @@ def receive(runtime: Host, change: OrderChange, *, source: str) -> bool:
     status = change.order_status.value
     try:
         store.journal_set(oid, "received", only_from={None})
-        queued = runtime.enqueue("import_order", key=import_key(oid, status), amazon_order_id=oid, status=status)
+        if store.notified_any():  # a backlog: the reader has notified orders waiting; this one joins them
+            store.notified_add(oid, status)
+            queued, noted = runtime.enqueue("read_notified", key=READER_KEY), True
+        else:
+            queued, noted = runtime.enqueue("import_order", key=import_key(oid, status), amazon_order_id=oid,
+                                            status=status), False
     except BaseException:
         store.inbox_forget(change.notification_id)  # not queued: the redelivery (SQS, Amazon's webhook retry) counts
         raise
     log.info("notification.received", notification_id=change.notification_id, amazon_order_id=oid,
-             status=status, source=source, queued=queued)
+             status=status, source=source, queued=queued, noted=noted)
     return True
 
 

@@ -7,8 +7,9 @@ on-premises agent (``erpsync worker --queue sage500``) is the only thing that ev
   anything to do (the journal may already settle it); under backlog it reads nothing and leaves the order to
   ``read_notified`` and the window's pages; otherwise getOrder (v2026-01-01, buyer and recipient included) and
   :func:`hand_over`.
-* ``read_notified`` (queue amazon) — under backlog, getOrder for the notified orders no page has delivered, newest
-  first, while the window pages from the oldest.
+* ``read_notified`` (queue amazon) — under backlog, getOrder for the notified orders no page has delivered, back
+  from the newest, while the window pages from the oldest; where the two meet the window jumps over what the
+  reader read, and sweeps those ranges once caught up.
 * ``sync_window`` (queue amazon, periodic) — the Polling Consumer and safety net: searchOrders by
   lastUpdatedAfter, 100 orders a page, each page handed over and its position (pagination token, last
   lastUpdatedTime reached) recorded before the next is read, so a throttled run goes on where it stopped. A window
@@ -39,7 +40,7 @@ from erpsync.amazon.orders import OrdersPage, UnreadableOrder
 from erpsync.config import MappingSettings, OrderSettings
 from erpsync.flows import connections, quality
 from erpsync.flows.binder import Binder, apply_key, state_of
-from erpsync.flows.intake import import_key
+from erpsync.flows.intake import READER_KEY, import_key
 from erpsync.flows.jobs import JobContext, job
 from erpsync.sage500.draft import WrittenOrder
 from erpsync.sage500.gateway import Sage500Gateway
@@ -52,10 +53,11 @@ if TYPE_CHECKING:
 log = logs.get(__name__)
 
 SYNC_KEY = "sync_window"
-READER_KEY = "read_notified"
 CURSOR = "orders.last_updated"  # where the last completed window ended
 PAGE = 100  # orders per searchOrders page (Amazon's maximum)
 POSITION = "orders.window"  # the window in progress: its start, pagination token, last lastUpdatedTime reached
+READ = "orders.read"  # the reader's runs back from the newest notified order, as LastUpdateDate ranges
+SKIPPED = "orders.skipped"  # ranges the window jumped over (the reader had read them): swept once caught up
 SEARCH_LAG = timedelta(minutes=2, seconds=5)  # searchOrders sees nothing updated in the last two minutes
 CRASH_AFTER_SAGE_COMMIT = "ERPSYNC_TEST_CRASH_AFTER_SAGE_COMMIT"  # kill test: die between commit and ack
 
@@ -233,9 +235,9 @@ def _search_lag(ctx: JobContext) -> float:
 
 @job("read_notified", queue="amazon")
 def read_notified(ctx: JobContext) -> dict[str, int]:
-    """Under backlog, spend the getOrder budget on the notified orders no page has delivered yet, newest first:
-    the window pages from the oldest, so the two meet only when the backlog is gone. Reads until none is left or
-    erpsync's getOrder bucket is empty (then the job waits in the schedule and goes on from the newest again);
+    """Under backlog, spend the getOrder budget on the notified orders no page has delivered yet, back from the
+    newest (:func:`_read_newest`): the window pages from the oldest and jumps over what the reader read where they
+    meet. Reads until none is left or erpsync's getOrder bucket is empty (then the job waits in the schedule);
     every order read is forgotten at once, so nothing is read twice. An order whose ``apply_order`` is in flight is
     passed over, and the run retried (without spending its budget) until that has ended and the order is read or
     settled: nothing else would come back for it."""
@@ -243,6 +245,7 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
     counts = {"read": 0, "queued": 0, "settled": 0, "deferred": 0}
     busy: set[str] = set()
     _window_due(ctx)
+    ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))  # the other half of the backlog (if not pending)
     try:
         _read_newest(ctx, binder, counts, busy)
     finally:  # also when the getOrder bucket is empty: what this run did
@@ -255,9 +258,17 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
 
 
 def _read_newest(ctx: JobContext, binder: Binder, counts: dict[str, int], busy: set[str]) -> None:
+    """Read back from the newest notified order, one after the other, until none older is left (the window has
+    delivered the rest), then begin again at the newest. Each run back is a contiguous run of Amazon's
+    LastUpdateDates, recorded (:data:`READ`) as it grows: the window jumps over it instead of paging orders read
+    already (reading newest first each time would leave read orders spread through every page)."""
     store = ctx.store
+    runs = _Runs.load(store)
     while True:
-        batch = store.notified_newest(limit=50, exclude=busy)
+        batch = store.notified_newest(limit=50, exclude=busy, before=runs.below)
+        if not batch and runs.below is not None:  # the run met the window: begin again at the newest
+            runs.close()
+            continue
         if not batch:
             return
         for notified in batch:
@@ -281,6 +292,67 @@ def _read_newest(ctx: JobContext, binder: Binder, counts: dict[str, int], busy: 
             if order is not None and hand_over(ctx, binder, order) is not None:
                 counts["queued"] += 1
             store.notified_remove(notified)
+            runs.reached(notified.notified_at, order.last_update_date if order is not None else None)
+
+
+class _Runs:
+    """The reader's runs back from the newest: ``below`` (the notification time the current run has reached; None
+    between runs) and the LastUpdateDate range of each run (``done``, and ``current``). Only the reader writes them;
+    the window reads them (:func:`_read_ahead`). Runs the window's cursor has passed are dropped."""
+
+    def __init__(self, store: Store, state: dict):
+        self.store = store
+        self.below = datetime.fromisoformat(state["below"]) if state.get("below") else None
+        self.done = [_range(r) for r in state.get("done", [])]
+        self.current = _range(state["current"]) if state.get("current") else None
+
+    @classmethod
+    def load(cls, store: Store) -> _Runs:
+        return cls(store, store.position(READ) or {})
+
+    def reached(self, notified_at: datetime, last_update: datetime | None) -> None:
+        """The run has read the order notified at ``notified_at`` (Amazon's ``last_update``, None: not known)."""
+        if last_update is not None and last_update >= self._window_reached():  # (one the window passed: no use)
+            lo, hi = self.current or (last_update, last_update)
+            self.current = (min(lo, last_update), max(hi, last_update))
+        self.below = notified_at
+        self._save()
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.done.append(self.current)
+        self.below = self.current = None
+        self._save()
+
+    def _window_reached(self) -> datetime:
+        """How far the window has read: the last LastUpdateDate a page of the window in progress reached, or where
+        the last completed window ended."""
+        position = self.store.position(POSITION) or {}
+        reached = position.get("reached") or position.get("after")
+        if reached:
+            return datetime.fromisoformat(reached)
+        return self.store.cursor(CURSOR, initial=datetime.min.replace(tzinfo=timezone.utc)).last_value or \
+            datetime.min.replace(tzinfo=timezone.utc)
+
+    def _save(self) -> None:
+        passed = self.store.cursor(CURSOR, initial=datetime.min.replace(tzinfo=timezone.utc)).last_value
+        self.done = [r for r in self.done if passed is None or r[1] > passed]
+        self.store.position_set(READ, {
+            "below": _iso(self.below), "done": [[_iso(lo), _iso(hi)] for lo, hi in self.done],
+            "current": [_iso(x) for x in self.current] if self.current else None})
+
+
+def _range(pair: list[str]) -> tuple[datetime, datetime]:
+    return datetime.fromisoformat(pair[0]), datetime.fromisoformat(pair[1])
+
+
+def _read_ahead(store: Store, at: datetime) -> datetime | None:
+    """Where a run the reader has read ends, when ``at`` (the last LastUpdateDate the window reached) has entered
+    it: every order after ``at`` up to there was notified and read (or is still notified: the reader's next run
+    reads it). None when ``at`` is in no run."""
+    state = store.position(READ) or {}
+    ranges = [_range(r) for r in [*state.get("done", []), *([state["current"]] if state.get("current") else [])]]
+    return max((hi for lo, hi in ranges if lo <= at < hi), default=None)
 
 
 # --- sync_window -----------------------------------------------------------------------------------------------
@@ -296,6 +368,8 @@ def sync_window(ctx: JobContext) -> dict[str, int]:
     counts = {"pages": 0, "read": 0, "queued": 0, "deferred": 0}
     while _window(ctx, amazon, binder, counts):
         pass
+    if not _backlog(ctx):
+        _sweep(ctx, amazon, binder, counts)
     if ctx.store.notified_summary()[0]:
         ctx.enqueue("read_notified", key=READER_KEY)
     return counts
@@ -316,6 +390,9 @@ def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[
         after = cursor.last_value - max(overlap - late, timedelta(0)) if cursor.last_value else cursor.initial
         token = None
         position = {"after": after.isoformat(), "started": time.time(), "pages": 0}
+        ahead = _read_ahead(store, after)
+        if ahead is not None:
+            return _jump(ctx, cursor, after, ahead, counts)
     for page in amazon.orders.search_orders(last_updated_after=after, pagination_token=token, page_size=PAGE):
         counts["pages"] += 1
         before = dict(counts)
@@ -327,6 +404,9 @@ def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[
             position["reached"] = reached.isoformat()
         position["pages"] = position.get("pages", 0) + 1
         if page.next_token:
+            ahead = _read_ahead(store, reached) if reached is not None else None
+            if ahead is not None:
+                return _jump(ctx, cursor, reached, ahead, counts)
             store.position_set(POSITION, {**position, "token": page.next_token,
                                           "before": _iso(page.last_updated_before)})
             continue
@@ -337,11 +417,52 @@ def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[
         behind = end is not None and (position["pages"] > 1 or len(page.orders) + len(page.rejected) >= PAGE)
         if end is not None:
             cursor.commit(end)
-        store.position_set(POSITION, {"late_seconds": late, "finished": time.time(), "behind": behind})
+        store.position_set(POSITION, {"late_seconds": late, "finished": time.time(), "behind": behind,
+                                      "end": _iso(end)})
         log.info("orders.window", start=after.isoformat(), end=_iso(end), window_pages=position["pages"],
                  behind=behind, **counts)
         return behind
     return False
+
+
+def _jump(ctx: JobContext, cursor, at: datetime, to: datetime, counts: dict[str, int]) -> bool:
+    """End the window at ``at``, where it entered a run the reader has read, and go on at once from the run's end
+    ``to``; the range is kept to sweep once caught up (an order in it no notification announced)."""
+    store = ctx.store
+    cursor.commit(to)
+    skipped = store.position(SKIPPED) or {"ranges": []}
+    store.position_set(SKIPPED, {**skipped, "ranges": [*skipped["ranges"], [at.isoformat(), to.isoformat()]]})
+    store.position_set(POSITION, {"late_seconds": 0.0, "finished": time.time(), "behind": True})
+    log.info("orders.window", start=None, end=to.isoformat(), jumped_from=at.isoformat(), behind=True, **counts)
+    return True
+
+
+def _sweep(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[str, int]) -> None:
+    """Caught up: read the ranges the window jumped over, page by page (position recorded like a window's), and
+    hand over what is not settled — orders in them that no notification announced. Stops when a backlog begins."""
+    store = ctx.store
+    skipped = store.position(SKIPPED) or {"ranges": []}
+    shown = (store.position(POSITION) or {}).get("end")  # Amazon's end of the last window: searchOrders shows it
+    while skipped["ranges"] and not _backlog(ctx):
+        start, end = (datetime.fromisoformat(x) for x in skipped["ranges"][0])
+        if shown is None or end > datetime.fromisoformat(shown):
+            return  # not yet shown in full: a later window's turn
+        for page in amazon.orders.search_orders(last_updated_after=start, last_updated_before=end,
+                                                pagination_token=skipped.get("token"), page_size=PAGE):
+            counts["pages"] += 1
+            before = dict(counts)
+            _hand_over_page(ctx, binder, page, counts)
+            log.info("orders.page", orders=len(page.orders), unreadable=len(page.rejected), sweep=True,
+                     queued=counts["queued"] - before["queued"], deferred=counts["deferred"] - before["deferred"])
+            if page.next_token:
+                skipped = {**skipped, "token": page.next_token}
+                store.position_set(SKIPPED, skipped)
+                if _backlog(ctx):
+                    return
+                continue
+            skipped = {"ranges": skipped["ranges"][1:]}
+            store.position_set(SKIPPED, skipped)
+            break
 
 
 def _hand_over_page(ctx: JobContext, binder: Binder, page: OrdersPage, counts: dict[str, int]) -> None:

@@ -523,8 +523,12 @@ class Store:
             _upsert(conn, order_notified, {"amazon_order_id": amazon_order_id},
                     {"status": status, "notified_at": utcnow()})
 
-    def notified_newest(self, *, limit: int = 100, exclude: Collection[str] = ()) -> list[Notified]:
+    def notified_newest(self, *, limit: int = 100, exclude: Collection[str] = (),
+                        before: datetime | None = None) -> list[Notified]:
+        """The notified orders still to read, newest first; only those notified before ``before`` if given."""
         query = sa.select(order_notified).order_by(order_notified.c.notified_at.desc()).limit(limit)
+        if before is not None:
+            query = query.where(order_notified.c.notified_at < before)
         if exclude:
             query = query.where(order_notified.c.amazon_order_id.not_in(list(exclude)))
         with self.reader.connect() as conn:
@@ -544,6 +548,11 @@ class Store:
             return bool(conn.execute(order_notified.delete().where(
                 order_notified.c.amazon_order_id == notified.amazon_order_id,
                 order_notified.c.notified_at == notified.notified_at)).rowcount)
+
+    def notified_any(self) -> bool:
+        """Whether any notified order waits for the reader (cheaper than counting them)."""
+        with self.reader.connect() as conn:
+            return conn.execute(sa.select(order_notified.c.amazon_order_id).limit(1)).first() is not None
 
     def notified_summary(self) -> tuple[int, datetime | None]:
         """How many notified orders are still to be read, and when the oldest of them was notified."""
