@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class Tally:
     dead_letters: int
     crashed: int
     extra: dict[str, Any] = field(default_factory=dict)
+    dead_letter_kinds: dict[str, int] = field(default_factory=dict)  # "job/error_code": how many
 
     def ok(self, *, dead_letters: int = 0) -> bool:
         return (not self.lost and not self.duplicated and not self.cancel_missed and self.crashed == 0
@@ -74,9 +76,11 @@ class Tally:
 
     def line(self, name: str) -> str:
         extra = "".join(f", {key} {value}" for key, value in self.extra.items())
+        kinds = f" ({', '.join(f'{k} x{n}' for k, n in sorted(self.dead_letter_kinds.items()))})" \
+            if self.dead_letter_kinds else ""
         return (f"{name}: {self.orders} orders, {self.in_sage} in Sage; lost {len(self.lost)}, duplicated "
                 f"{len(self.duplicated)}, cancellations missed {len(self.cancel_missed)}, dead-lettered "
-                f"{self.dead_letters}, crashed {self.crashed}{extra}")
+                f"{self.dead_letters}{kinds}, crashed {self.crashed}{extra}")
 
 
 def seed_replica(path: Path) -> Path:
@@ -426,10 +430,11 @@ class Rig:
         crashes = self.crashes + crashed + sum(1 for p in self._processes if p.poll() not in (None, 0, -9))
         crashes += sum(1 for _sink, kind, message in self.webhook_failures()  # erpsync answered 5xx
                        if kind == "HTTPStatusError" and re.search(r"'5\d\d ", message))
+        dead = self.runtime.store.dead_letters.list("open", limit=1_000_000)
         return Tally(orders=len(order_ids), in_sage=sum(1 for o in order_ids if sage.get(o)), lost=lost,
-                     duplicated=duplicated, cancel_missed=cancel_missed,
-                     dead_letters=len(self.runtime.store.dead_letters.list("open", limit=1_000_000)),
-                     crashed=crashes, extra=extra)
+                     duplicated=duplicated, cancel_missed=cancel_missed, dead_letters=len(dead),
+                     crashed=crashes, extra=extra,
+                     dead_letter_kinds=dict(Counter(f"{d.job}/{d.error_code}" for d in dead)))
 
     def close(self) -> None:
         for process in self._processes:
