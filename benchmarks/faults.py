@@ -101,8 +101,8 @@ def settled_against_amazon(rig: Rig, ids: list[str]) -> bool:
 def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: float = 5.0, cancels: int = 30,
        time_scale: float = 60.0, seed: int = 12, timeout: float = 300.0, sage_template: Path | None = None,
        say=print) -> Tally:
-    """Stream orders; once a fifth is placed, Sage becomes unreachable for ``outage_minutes`` of sandbox time;
-    during it ``cancels`` orders are cancelled on Amazon, half of them already in Sage, half not yet."""
+    """Stream orders; once a fifth is placed and one is in Sage, Sage becomes unreachable for ``outage_minutes`` of
+    sandbox time; during it ``cancels`` orders are cancelled on Amazon, half of them already in Sage, half not yet."""
     rng = random.Random(seed)
     # a small retry budget: had the outage spent it, the orders would be dead letters
     with Rig(base, time_scale=time_scale, seed=seed, sage_template=sage_template,
@@ -114,9 +114,10 @@ def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: flo
 
         def during(ids: list[str]) -> None:
             now = rig.sandbox_seconds()
-            if not outage and len(ids) >= orders // 5:
+            written = [o for o in ids if rig.journal(o) == "written"] if not outage and len(ids) >= orders // 5 else []
+            if written:  # (at least one in Sage: half the cancellations are of orders Sage holds)
                 rig.configure("sage500", url=f"sqlite:///{rig.data}")  # a directory: SQLite cannot open it
-                outage.update(start=now, written=[o for o in ids if rig.journal(o) == "written"])
+                outage.update(start=now, written=written)
                 say(f"Sage down at order {len(ids)} ({len(outage['written'])} in Sage)")
             elif outage and "end" not in outage:
                 before = [o for o in outage["written"] if o not in cancelled]
@@ -135,10 +136,16 @@ def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: flo
 
         with rig.workers():
             ids = stream(rig, orders, rate, seed, during)
+            notes: dict[str, Any] = {}
+            deadline = time.monotonic() + timeout
             while "end" not in outage:  # the stream ended first: the outage still lasts its minutes
+                if time.monotonic() > deadline:
+                    notes["timed_out"] = "the outage never began or ended (no order reached Sage?)"
+                    outage.setdefault("start", rig.sandbox_seconds())
+                    outage["end"] = rig.sandbox_seconds()
+                    break
                 during(ids)
                 time.sleep(0.1)
-            notes: dict[str, Any] = {}
             rig.settle(lambda: settled_against_amazon(rig, ids), timeout, "every order settled after the outage",
                        notes)
         return rig.tally(ids, cancelled=len(cancelled),
