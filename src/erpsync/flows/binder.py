@@ -78,10 +78,10 @@ class Binder:
 
     def mark_applied(self, amazon_order_id: str, last_update: datetime) -> None:
         """Sage has applied (or refused, see its dead letter) the order as Amazon reported it at ``last_update``."""
-        self._applied(amazon_order_id).commit(last_update)
+        self._applied(amazon_order_id, read=False).commit(last_update)
 
-    def _applied(self, amazon_order_id: str) -> Cursor[datetime]:
-        return self.store.cursor(f"orders.applied:{amazon_order_id}", initial=NEVER)
+    def _applied(self, amazon_order_id: str, *, read: bool = True) -> Cursor[datetime]:
+        return self.store.cursor(f"orders.applied:{amazon_order_id}", initial=NEVER, read=read)
 
 
 def state_of(order: SalesOrder) -> mapping.SageOrderState:

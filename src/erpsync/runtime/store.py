@@ -476,8 +476,13 @@ class Store:
 
     # cursors ---------------------------------------------------------------------------------------------------
 
-    def cursor(self, name: str, initial: V, overlap: timedelta | int | None = None) -> Cursor[V]:
-        """The cursor ``name``; the type of ``initial`` (datetime, int or str) is the type of its values."""
+    def cursor(self, name: str, initial: V, overlap: timedelta | int | None = None, *,
+               read: bool = True) -> Cursor[V]:
+        """The cursor ``name``; the type of ``initial`` (datetime, int or str) is the type of its values.
+        ``read=False``: a cursor only to be committed (its ``last_value`` is None until then; :meth:`Cursor.commit`
+        reads the stored value under its lock anyway), one read fewer."""
+        if not read:
+            return Cursor(self, name, initial, overlap, None)
         with self.reader.connect() as conn:
             row = conn.execute(_CURSOR, {"cursor_name": name}).first()
         last = _decode(row.value, type(initial)) if row else None
