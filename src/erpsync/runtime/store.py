@@ -631,15 +631,20 @@ class Store:
                     lost.append(key)
         return lost
 
-    def job_keys_lost(self, *, now: datetime, unleased_due_before: datetime, limit: int = 1000) -> list[PendingJob]:
+    def job_keys_lost(self, *, now: datetime, unleased_due_before: datetime, limit: int = 1000,
+                      messages: bool = True) -> list[PendingJob]:
         """Pending keys that may have lost their message: a lease expired before ``now`` (the worker died), or no
         lease and due before ``unleased_due_before`` (the message may be gone; the caller checks the queues).
-        Expired leases come first: a backlog of queued messages never hides them behind ``limit``."""
+        Expired leases come first: a backlog of queued messages never hides them behind ``limit``.
+        ``messages=False``: without their messages (None; every key returned has one): under a backlog most of
+        the unleased keys are still queued, and decoding each one's message (a whole order) was most of the
+        scan's cost."""
         lost = sa.or_(job_keys.c.leased_until < now,
                       sa.and_(job_keys.c.leased_until.is_(None), job_keys.c.due_at < unleased_due_before))
         unleased_last = sa.case((job_keys.c.leased_until.is_(None), 1), else_=0)
+        columns = [c for c in job_keys.c if messages or c.name != "message"]
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(job_keys).where(lost, job_keys.c.message.is_not(None))
+            rows = conn.execute(sa.select(*columns).where(lost, job_keys.c.message.is_not(None))
                                 .order_by(unleased_last, job_keys.c.due_at).limit(limit))
             return [PendingJob(**row._mapping) for row in rows]
 
