@@ -63,9 +63,9 @@ class Binder:
     def journal(self, amazon_order_id: str) -> JournalEntry | None:
         return self.store.journal_get(amazon_order_id)
 
-    def bind(self, written: WrittenOrder, *, audit: tuple[str, dict] | None = None) -> bool:
+    def bind(self, written: WrittenOrder, *, audit: tuple[str, dict] | list[tuple[str, dict]] | None = None) -> bool:
         """Record that ``written`` is the Sage order of its Amazon order (a later 'shipped' or 'confirmed' stays),
-        with its ``audit`` row (event, detail) in the same transaction."""
+        with its ``audit`` row (event, detail), or rows, in the same transaction."""
         return self.store.journal_set(written.AmazonOrderId, "written", so_key=written.SOKey,
                                       tran_no=written.TranNo,
                                       only_from={None, "received", "writing", "skipped", "failed", "written"},

@@ -438,12 +438,13 @@ class Store:
     def journal_set(self, amazon_order_id: str, status: str, *, so_key: int | None = None,
                     tran_no: str | None = None, error: str | None = None,
                     only_from: Collection[str | None] | None = None,
-                    audit: tuple[str, dict[str, Any]] | None = None) -> bool:
+                    audit: tuple[str, dict[str, Any]] | list[tuple[str, dict[str, Any]]] | None = None) -> bool:
         """Set the order's status (``last_error`` becomes ``error``; SOKey/TranNo kept unless given).
 
         ``only_from`` makes it a compare-and-set: the change happens only when the current status (None: no
-        entry yet) is in it; the return value says whether it happened. ``audit`` = (event, detail): the audit
-        row of the change, written in the same transaction (a kill cannot leave one without the other)."""
+        entry yet) is in it; the return value says whether it happened. ``audit`` = (event, detail), or a list of
+        them: the audit rows of the change, written in the same transaction (a kill cannot leave one without the
+        other)."""
         if status not in JOURNAL_STATUSES:
             raise ValueError(f"journal status {status!r} for {amazon_order_id}; expected one of {JOURNAL_STATUSES}")
         now = utcnow()
@@ -1140,10 +1141,11 @@ _AUDIT_INSERT = audit.insert()
 _DIALECT_STATEMENTS: dict[tuple, sa.Executable] = {}  # insert-ignore and upsert, per dialect, table and columns
 
 
-def _audit_row(conn: sa.Connection, event: tuple[str, dict[str, Any]] | None) -> None:
-    """The audit row (event, detail) inside the caller's transaction; PII is redacted."""
-    if event is not None:
-        name, detail = event
+def _audit_row(conn: sa.Connection,
+               event: tuple[str, dict[str, Any]] | list[tuple[str, dict[str, Any]]] | None) -> None:
+    """The audit row (event, detail), or rows (a list of them, in order), inside the caller's transaction; PII is
+    redacted."""
+    for name, detail in (event if isinstance(event, list) else [event] if event is not None else []):
         conn.execute(_AUDIT_INSERT, {"event": name, "at": utcnow(), "detail": redact(detail)})
 
 
