@@ -6,7 +6,7 @@ Like the real procedure, one call processes at most ``MAX_ROWS_PER_RUN`` (1) ord
 gets ProcessStatus 1 and becomes ``tsoSalesOrdLog`` + ``tsoSalesOrder`` (+ a one-off ship-to ``tciAddress``) +
 ``tsoSOLine`` / ``tsoSOLineDist`` with keys from :func:`replica.next_keys`, and raises ``timInventory.QtyOnSO``.
 Runs inside the caller's transaction. Its statements are built once, with bound parameters (below): the stand-in
-runs for every order the replica takes, and rebuilding a dozen statements per order was a third of its time.
+runs for every order the replica takes, and building them anew for each order was most of its cost.
 """
 
 from __future__ import annotations
