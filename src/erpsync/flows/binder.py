@@ -63,9 +63,9 @@ class Binder:
     def journal(self, amazon_order_id: str) -> JournalEntry | None:
         return self.store.journal_get(amazon_order_id)
 
-    def bind(self, written: WrittenOrder, *, audit: tuple[str, dict] | None = None) -> bool:
+    def bind(self, written: WrittenOrder, *, audit: tuple[str, dict] | list[tuple[str, dict]] | None = None) -> bool:
         """Record that ``written`` is the Sage order of its Amazon order (a later 'shipped' or 'confirmed' stays),
-        with its ``audit`` row (event, detail) in the same transaction."""
+        with its ``audit`` row (event, detail), or rows, in the same transaction."""
         return self.store.journal_set(written.AmazonOrderId, "written", so_key=written.SOKey,
                                       tran_no=written.TranNo,
                                       only_from={None, "received", "writing", "skipped", "failed", "written"},
@@ -78,10 +78,10 @@ class Binder:
 
     def mark_applied(self, amazon_order_id: str, last_update: datetime) -> None:
         """Sage has applied (or refused, see its dead letter) the order as Amazon reported it at ``last_update``."""
-        self._applied(amazon_order_id).commit(last_update)
+        self._applied(amazon_order_id, read=False).commit(last_update)
 
-    def _applied(self, amazon_order_id: str) -> Cursor[datetime]:
-        return self.store.cursor(f"orders.applied:{amazon_order_id}", initial=NEVER)
+    def _applied(self, amazon_order_id: str, *, read: bool = True) -> Cursor[datetime]:
+        return self.store.cursor(f"orders.applied:{amazon_order_id}", initial=NEVER, read=read)
 
 
 def state_of(order: SalesOrder) -> mapping.SageOrderState:

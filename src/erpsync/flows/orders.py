@@ -619,19 +619,26 @@ def write(ctx: JobContext, binder: Binder, order: model.Order) -> WrittenOrder:
     written = gateway.create_sales_order(staged)
     if os.environ.get(CRASH_AFTER_SAGE_COMMIT) == "1":
         os._exit(137)  # test hook: the worker dies after Sage committed and before the job is acknowledged
-    _written(ctx, binder, written, notes=len(staged.notes))
-    if staged.review and written.created:
+    held = quality.held(written, staged) if staged.review and written.created else None
+    bound = _written(ctx, binder, written, notes=len(staged.notes), held=held)
+    if held is not None and bound:
+        quality.log_held(written, staged)
+    elif held is not None:  # the journal had moved on ('written' not recorded): keep the hold's reasons anyway
         quality.record(ctx.store, written, staged)
     return written
 
 
-def _written(ctx: JobContext, binder: Binder, written: WrittenOrder, *, notes: int) -> None:
+def _written(ctx: JobContext, binder: Binder, written: WrittenOrder, *, notes: int,
+             held: tuple[str, dict] | None = None) -> bool:
+    """Journal 'written' with its audit row, and ``held`` (the ``order.held`` event) in the same transaction;
+    False when the journal had moved on (nothing recorded)."""
     oid = written.AmazonOrderId
-    binder.bind(written, audit=("order.written", {"amazon_order_id": oid, "so_key": written.SOKey,
-                                                  "tran_no": written.TranNo, "created": written.created,
-                                                  "notes": notes}))
+    events = [("order.written", {"amazon_order_id": oid, "so_key": written.SOKey, "tran_no": written.TranNo,
+                                 "created": written.created, "notes": notes})]
+    bound = binder.bind(written, audit=[*events, held] if held is not None else events[0])
     log.info("order.written", amazon_order_id=oid, so_key=written.SOKey, tran_no=written.TranNo,
              created=written.created, notes=notes)
+    return bound
 
 
 def enrich(gateway: Sage500Gateway, order: model.Order,

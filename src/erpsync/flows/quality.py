@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -59,14 +59,26 @@ def check(engine: Engine, company_id: str, order: model.Order, known_item_ids: I
     return review(order, item_ids, settings.quality, evidence(engine, company_id, order, item_ids.values(), settings))
 
 
-def record(store: Store, written: WrittenOrder, staged: StagedOrder) -> None:
-    """Keep the reasons of an order written on hold where a dashboard finds them: the audit event ``order.held``
+def held(written: WrittenOrder, staged: StagedOrder) -> tuple[str, dict[str, Any]]:
+    """The reasons of an order written on hold, kept where a dashboard finds them: the audit event ``order.held``
     (the Sage HoldReason only has room for ``[quality] hold_reason``). Reasons name SKUs, items, amounts and what
-    is wrong with a ship-to, never the address itself."""
-    store.audit("order.held", amazon_order_id=written.AmazonOrderId, so_key=written.SOKey, tran_no=written.TranNo,
-                hold_reason=staged.HoldReason, reasons=list(staged.review))
+    is wrong with a ship-to, never the address itself. The caller writes it with the journal's 'written' (one
+    transaction), or alone with :func:`record`."""
+    return "order.held", {"amazon_order_id": written.AmazonOrderId, "so_key": written.SOKey,
+                          "tran_no": written.TranNo, "hold_reason": staged.HoldReason,
+                          "reasons": list(staged.review)}
+
+
+def log_held(written: WrittenOrder, staged: StagedOrder) -> None:
     log.warning("order.held", amazon_order_id=written.AmazonOrderId, so_key=written.SOKey,
                 checks=sorted({reason.split(":", 1)[0] for reason in staged.review}))
+
+
+def record(store: Store, written: WrittenOrder, staged: StagedOrder) -> None:
+    """:func:`held` in a transaction of its own."""
+    event, detail = held(written, staged)
+    store.audit(event, **detail)
+    log_held(written, staged)
 
 
 def held_for_review(engine: Engine, amazon_order_id: str) -> str | None:

@@ -359,16 +359,20 @@ class Runtime:
         The copy gets a new token, set on the key in a compare-and-set with what was read: a live job (its lease
         renewed) is never re-queued, and a stale message that still turns up is not run."""
         now = utcnow()
-        lost = self.store.job_keys_lost(now=now, unleased_due_before=now - older_than, limit=limit)
+        lost = self.store.job_keys_lost(now=now, unleased_due_before=now - older_than, limit=limit, messages=False)
         present: set[tuple[str | None, str | None]] = set()
         if any(p.leased_until is None for p in lost):
             present = {(task.args[0].get("key"), task.args[0].get("token")) for huey in self.queues.values()
                        for task in (*huey.pending(), *huey.scheduled())
                        if task.args and isinstance(task.args[0], dict)}
         recovered = []
-        for pending in lost:
-            if pending.leased_until is None and (pending.key, pending.token) in present:
+        for candidate in lost:
+            if candidate.leased_until is None and (candidate.key, candidate.token) in present:
                 continue
+            pending = self.store.job_key_get(candidate.key)  # its message, read for the keys re-queued only
+            if pending is None or pending.message is None or (pending.token, pending.due_at) != (
+                    candidate.token, candidate.due_at):
+                continue  # finished or re-queued since the scan
             message = {**pending.message, "token": new_token()}
             died = pending.leased_until is not None
             if died:  # the run counts: a message that kills every worker running it ends as a dead letter

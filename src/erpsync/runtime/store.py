@@ -367,8 +367,7 @@ class Cursor(Generic[V]):
             raise TypeError(f"cursor {self.name!r} holds {type(self.initial).__name__}, not {value!r}")
         text = _encode(value)
         with self.store.engine.begin() as conn:
-            row = conn.execute(sa.select(cursors.c.value).where(cursors.c.name == self.name)
-                               .with_for_update()).first()
+            row = conn.execute(_CURSOR_LOCKED, {"cursor_name": self.name}).first()
             current = _decode(row.value, type(self.initial)) if row else None
             if current is not None and value <= current:
                 self.last_value = current
@@ -433,19 +432,19 @@ class Store:
 
     def journal_get(self, amazon_order_id: str) -> JournalEntry | None:
         with self.reader.connect() as conn:
-            row = conn.execute(sa.select(order_journal)
-                               .where(order_journal.c.amazon_order_id == amazon_order_id)).first()
+            row = conn.execute(_JOURNAL_ROW, {"order_id": amazon_order_id}).first()
         return JournalEntry(**row._mapping) if row else None
 
     def journal_set(self, amazon_order_id: str, status: str, *, so_key: int | None = None,
                     tran_no: str | None = None, error: str | None = None,
                     only_from: Collection[str | None] | None = None,
-                    audit: tuple[str, dict[str, Any]] | None = None) -> bool:
+                    audit: tuple[str, dict[str, Any]] | list[tuple[str, dict[str, Any]]] | None = None) -> bool:
         """Set the order's status (``last_error`` becomes ``error``; SOKey/TranNo kept unless given).
 
         ``only_from`` makes it a compare-and-set: the change happens only when the current status (None: no
-        entry yet) is in it; the return value says whether it happened. ``audit`` = (event, detail): the audit
-        row of the change, written in the same transaction (a kill cannot leave one without the other)."""
+        entry yet) is in it; the return value says whether it happened. ``audit`` = (event, detail), or a list of
+        them: the audit rows of the change, written in the same transaction (a kill cannot leave one without the
+        other)."""
         if status not in JOURNAL_STATUSES:
             raise ValueError(f"journal status {status!r} for {amazon_order_id}; expected one of {JOURNAL_STATUSES}")
         now = utcnow()
@@ -454,14 +453,13 @@ class Store:
             values["so_key"] = so_key
         if tran_no is not None:
             values["tran_no"] = tran_no
-        where = order_journal.c.amazon_order_id == amazon_order_id
         with self.engine.begin() as conn:
             for _ in range(2):  # a concurrent first insert is re-read as an existing row
-                row = conn.execute(sa.select(order_journal.c.status).where(where).with_for_update()).first()
+                row = conn.execute(_JOURNAL_STATUS_LOCKED, {"order_id": amazon_order_id}).first()
                 if only_from is not None and (row.status if row else None) not in only_from:
                     return False
                 if row:
-                    conn.execute(order_journal.update().where(where).values(**values))
+                    conn.execute(_JOURNAL_UPDATE, {"order_id": amazon_order_id, **values})
                     _audit_row(conn, audit)
                     return True
                 if _insert_ignore(conn, order_journal,
@@ -479,10 +477,15 @@ class Store:
 
     # cursors ---------------------------------------------------------------------------------------------------
 
-    def cursor(self, name: str, initial: V, overlap: timedelta | int | None = None) -> Cursor[V]:
-        """The cursor ``name``; the type of ``initial`` (datetime, int or str) is the type of its values."""
+    def cursor(self, name: str, initial: V, overlap: timedelta | int | None = None, *,
+               read: bool = True) -> Cursor[V]:
+        """The cursor ``name``; the type of ``initial`` (datetime, int or str) is the type of its values.
+        ``read=False``: a cursor only to be committed (its ``last_value`` is None until then; :meth:`Cursor.commit`
+        reads the stored value under its lock anyway), one read fewer."""
+        if not read:
+            return Cursor(self, name, initial, overlap, None)
         with self.reader.connect() as conn:
-            row = conn.execute(sa.select(cursors.c.value).where(cursors.c.name == name)).first()
+            row = conn.execute(_CURSOR, {"cursor_name": name}).first()
         last = _decode(row.value, type(initial)) if row else None
         return Cursor(self, name, initial, overlap, last)
 
@@ -503,7 +506,7 @@ class Store:
         """A position that moves both ways (a page token, a window in progress), kept as JSON beside the cursors;
         None when there is none."""
         with self.reader.connect() as conn:
-            row = conn.execute(sa.select(cursors.c.value).where(cursors.c.name == name)).first()
+            row = conn.execute(_CURSOR, {"cursor_name": name}).first()
         return json.loads(row.value) if row else None
 
     def position_set(self, name: str, value: dict[str, Any] | None) -> None:
@@ -610,11 +613,10 @@ class Store:
 
     def job_key_release(self, key: str, token: str | None = None) -> bool:
         """The job behind ``key`` ended; with ``token``, only if the message with that token still owns the key."""
-        query = job_keys.delete().where(job_keys.c.key == key)
-        if token is not None:
-            query = query.where(job_keys.c.token == token)
         with self.engine.begin() as conn:
-            return bool(conn.execute(query).rowcount)
+            if token is None:
+                return bool(conn.execute(_JOB_KEY_DELETE, {"job_key": key}).rowcount)
+            return bool(conn.execute(_JOB_KEY_DELETE_OWNED, {"job_key": key, "job_token": token}).rowcount)
 
     # leases of running jobs --------------------------------------------------------------------------------------
 
@@ -622,8 +624,8 @@ class Store:
         """A worker starts the message with ``token``: lease the key until ``until``. False (do not run it) when
         the key is owned by another message (re-queued meanwhile, or taken over) or no longer pending."""
         with self.engine.begin() as conn:
-            return bool(conn.execute(job_keys.update().where(job_keys.c.key == key, job_keys.c.token == token)
-                                     .values(leased_until=until, leased_by=by)).rowcount)
+            return bool(conn.execute(_JOB_KEY_OWNED_UPDATE, {"job_key": key, "job_token": token,
+                                                             "leased_until": until, "leased_by": by}).rowcount)
 
     def job_leases_renew(self, leases: dict[str, str], *, until: datetime, by: str) -> list[str]:
         """The heartbeat: extend the leases {key: token} of the jobs this worker runs; returns the keys whose
@@ -639,15 +641,20 @@ class Store:
                     lost.append(key)
         return lost
 
-    def job_keys_lost(self, *, now: datetime, unleased_due_before: datetime, limit: int = 1000) -> list[PendingJob]:
+    def job_keys_lost(self, *, now: datetime, unleased_due_before: datetime, limit: int = 1000,
+                      messages: bool = True) -> list[PendingJob]:
         """Pending keys that may have lost their message: a lease expired before ``now`` (the worker died), or no
         lease and due before ``unleased_due_before`` (the message may be gone; the caller checks the queues).
-        Expired leases come first: a backlog of queued messages never hides them behind ``limit``."""
+        Expired leases come first: a backlog of queued messages never hides them behind ``limit``.
+        ``messages=False``: without their messages (None; every key returned has one): under a backlog most of
+        the unleased keys are still queued, and decoding each one's message (a whole order) was most of the
+        scan's cost."""
         lost = sa.or_(job_keys.c.leased_until < now,
                       sa.and_(job_keys.c.leased_until.is_(None), job_keys.c.due_at < unleased_due_before))
         unleased_last = sa.case((job_keys.c.leased_until.is_(None), 1), else_=0)
+        columns = [c for c in job_keys.c if messages or c.name != "message"]
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(job_keys).where(lost, job_keys.c.message.is_not(None))
+            rows = conn.execute(sa.select(*columns).where(lost, job_keys.c.message.is_not(None))
                                 .order_by(unleased_last, job_keys.c.due_at).limit(limit))
             return [PendingJob(**row._mapping) for row in rows]
 
@@ -665,7 +672,7 @@ class Store:
     def job_key_get(self, key: str) -> PendingJob | None:
         """The pending job behind ``key``; None when no job with that key is queued, scheduled or running."""
         with self.reader.connect() as conn:
-            row = conn.execute(sa.select(job_keys).where(job_keys.c.key == key)).first()
+            row = conn.execute(_JOB_KEY_ROW, {"job_key": key}).first()
         return PendingJob(**row._mapping) if row else None
 
     def job_keys_pending(self, *, limit: int = 1000) -> list[PendingJob]:
@@ -676,8 +683,7 @@ class Store:
     def job_keys_count(self, queue: str) -> int:
         """How many jobs of ``queue`` are pending: queued, scheduled (a retry, a delay) or running."""
         with self.reader.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(job_keys)
-                                .where(job_keys.c.queue == queue)).scalar_one()
+            return conn.execute(_JOB_KEYS_OF_QUEUE, {"queue_name": queue}).scalar_one()
 
     # shipment confirmations ------------------------------------------------------------------------------------
 
@@ -1123,11 +1129,33 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _audit_row(conn: sa.Connection, event: tuple[str, dict[str, Any]] | None) -> None:
-    """The audit row (event, detail) inside the caller's transaction; PII is redacted."""
-    if event is not None:
-        name, detail = event
-        conn.execute(audit.insert().values(event=name, at=utcnow(), detail=redact(detail)))
+# The statements every job runs (its key, lease, journal entry, cursors), built once with bound parameters: a
+# statement built per call costs its construction and the traversal that finds its compiled form in the engine's
+# cache (SQLAlchemy memoizes that key on a reused statement object), several times the cost of running it on SQLite.
+# Bound parameter names differ from the column names (SQLAlchemy reserves those for the SET and VALUES clauses).
+_CURSOR = sa.select(cursors.c.value).where(cursors.c.name == sa.bindparam("cursor_name"))
+_CURSOR_LOCKED = _CURSOR.with_for_update()
+_JOURNAL_ROW = sa.select(order_journal).where(order_journal.c.amazon_order_id == sa.bindparam("order_id"))
+_JOURNAL_STATUS_LOCKED = (sa.select(order_journal.c.status)
+                          .where(order_journal.c.amazon_order_id == sa.bindparam("order_id")).with_for_update())
+_JOURNAL_UPDATE = order_journal.update().where(order_journal.c.amazon_order_id == sa.bindparam("order_id"))
+_JOB_KEY_ROW = sa.select(job_keys).where(job_keys.c.key == sa.bindparam("job_key"))
+_JOB_KEY_DELETE = job_keys.delete().where(job_keys.c.key == sa.bindparam("job_key"))
+_JOB_KEY_DELETE_OWNED = _JOB_KEY_DELETE.where(job_keys.c.token == sa.bindparam("job_token"))
+_JOB_KEY_OWNED_UPDATE = job_keys.update().where(job_keys.c.key == sa.bindparam("job_key"),
+                                                job_keys.c.token == sa.bindparam("job_token"))
+_JOB_KEYS_OF_QUEUE = (sa.select(sa.func.count()).select_from(job_keys)
+                      .where(job_keys.c.queue == sa.bindparam("queue_name")))
+_AUDIT_INSERT = audit.insert()
+_DIALECT_STATEMENTS: dict[tuple, sa.Executable] = {}  # insert-ignore and upsert, per dialect, table and columns
+
+
+def _audit_row(conn: sa.Connection,
+               event: tuple[str, dict[str, Any]] | list[tuple[str, dict[str, Any]]] | None) -> None:
+    """The audit row (event, detail), or rows (a list of them, in order), inside the caller's transaction; PII is
+    redacted."""
+    for name, detail in (event if isinstance(event, list) else [event] if event is not None else []):
+        conn.execute(_AUDIT_INSERT, {"event": name, "at": utcnow(), "detail": redact(detail)})
 
 
 def _dialect_insert(conn: sa.Connection, table: sa.Table):
@@ -1135,14 +1163,26 @@ def _dialect_insert(conn: sa.Connection, table: sa.Table):
 
 
 def _insert_ignore(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted (RETURNING: rowcount is not reliable)."""
-    stmt = _dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
-    return conn.execute(stmt.returning(sa.literal(1))).first() is not None
+    """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted (RETURNING: rowcount is not reliable).
+    The columns are those of ``values`` (the statement has none of its own; one per dialect and table)."""
+    which = ("insert_ignore", conn.dialect.name, table.name)
+    stmt = _DIALECT_STATEMENTS.get(which)
+    if stmt is None:
+        stmt = _DIALECT_STATEMENTS[which] = (_dialect_insert(conn, table).on_conflict_do_nothing()
+                                             .returning(sa.literal(1)))
+    return conn.execute(stmt, values).first() is not None
 
 
 def _upsert(conn: sa.Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
-    stmt = _dialect_insert(conn, table).values(**key, **values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
+    """INSERT … ON CONFLICT (key) DO UPDATE SET each of ``values`` to the value just offered (``excluded``): the
+    same row as setting the values themselves, from one statement per dialect, table and columns."""
+    which = ("upsert", conn.dialect.name, table.name, tuple(key), tuple(values))
+    stmt = _DIALECT_STATEMENTS.get(which)
+    if stmt is None:
+        insert = _dialect_insert(conn, table)
+        stmt = _DIALECT_STATEMENTS[which] = insert.on_conflict_do_update(
+            index_elements=list(key), set_={name: insert.excluded[name] for name in values})
+    conn.execute(stmt, {**key, **values})
 
 
 def _engine(url: str) -> sa.Engine:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, insert, inspect, select
+from sqlalchemy import Connection, Engine, Integer, bindparam, insert, inspect, select, update
 
 from erpsync.config import SageTables
 from erpsync.errors import ConfigError
@@ -112,10 +112,11 @@ def catalog() -> list[tuple[str, str, str, tuple[int, int], str]]:
 def next_keys(conn: Connection, series: str, count: int = 1) -> int:
     """``spGetNextSurrogateKey`` (count 1) / ``spGetNextBlockSurrogateKey``: reserve ``count`` keys, return the
     first. The row lock taken by the UPDATE serialises concurrent writers until commit."""
-    if conn.execute(sql.bump_key(), {"series": series, "count": count}).rowcount == 0:
+    taken = conn.execute(sql.take_keys(), {"series": series, "count": count}).scalar()
+    if taken is None:
         conn.execute(sql.insert_key(), {"TableName": series, "NextKey": 1 + count})
         return 1
-    return conn.execute(sql.read_key(), {"series": series}).scalar_one() - count
+    return taken - count
 
 
 def _replica_only(engine: Engine) -> None:
@@ -208,7 +209,10 @@ def seed(engine: Engine, company_id: str = "SOA", items: int = 500, seed: int = 
         _seed_items(seeder, products[:items], now)
         _seed_customers(seeder, now)
         _seed_fiscal_periods(seeder, now)
-        conn.execute(sql.bump_key(), [{"series": name, "count": count} for name, count in seeder.used.items()])
+        keys = s.tciSurrogateKey_R  # the counters past the keys the seed used (replica only: not a Sage statement)
+        conn.execute(update(keys).where(keys.c.TableName == bindparam("series"))
+                     .values(NextKey=keys.c.NextKey + bindparam("count", type_=Integer)),
+                     [{"series": name, "count": count} for name, count in seeder.used.items()])
     return seeder.report
 
 

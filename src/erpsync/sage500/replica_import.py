@@ -5,7 +5,8 @@ Like the real procedure, one call processes at most ``MAX_ROWS_PER_RUN`` (1) ord
 ``tdmMigrationLogWrk`` rows (Status 1, ``EntityID`` = TranNo, ``Comment`` naming the problem); an imported one
 gets ProcessStatus 1 and becomes ``tsoSalesOrdLog`` + ``tsoSalesOrder`` (+ a one-off ship-to ``tciAddress``) +
 ``tsoSOLine`` / ``tsoSOLineDist`` with keys from :func:`replica.next_keys`, and raises ``timInventory.QtyOnSO``.
-Runs inside the caller's transaction.
+Runs inside the caller's transaction. Its statements are built once, with bound parameters (below): the stand-in
+runs for every order the replica takes, and building them anew for each order was most of its cost.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from erpsync.sage500 import schema as s
 from erpsync.sage500 import sql
@@ -41,6 +42,36 @@ class ImportResult:
     continue_: int = 0
 
 
+_hdr, _line = s.StgSalesOrder, s.StgSOLine
+_COMPANY = select(s.tsmCompany).where(s.tsmCompany.c.CompanyID == bindparam("company_id"))
+_PENDING = select(_hdr).where(_hdr.c.SessionKey == bindparam("session_key"), _hdr.c.ProcessStatus == NOT_PROCESSED)
+_PENDING_COUNT = select(func.count()).select_from(_PENDING.subquery())
+_PENDING_FIRST = _PENDING.order_by(_hdr.c.RowKey).limit(MAX_ROWS_PER_RUN + 1)
+_OF_ORDER = (_line.c.SessionKey == bindparam("session_key"), _line.c.TranNo == bindparam("tran_no"),
+             _line.c.ProcessStatus == NOT_PROCESSED)
+_STAGED_LINES = select(_line).where(*_OF_ORDER).order_by(_line.c.SOLineNo)
+_MARK_HEADER = (update(_hdr).where(_hdr.c.RowKey == bindparam("row_key"))
+                .values(ProcessStatus=bindparam("process_status")))
+_MARK_LINES = update(_line).where(*_OF_ORDER).values(ProcessStatus=bindparam("process_status"))
+_TRAN_NO_TAKEN = select(s.tsoSalesOrder.c.TranID).where(
+    s.tsoSalesOrder.c.CompanyID == bindparam("company_id"), s.tsoSalesOrder.c.TranType == sql.SO_TRAN_TYPE,
+    s.tsoSalesOrder.c.TranNo == bindparam("tran_no"))
+_ITEM_DESCRIPTION = select(s.timItemDescription.c.ShortDesc).where(
+    s.timItemDescription.c.ItemKey == bindparam("item_key"))
+_INSERT = {table: insert(table) for table in (s.tdmMigrationLogWrk, s.tciAddress, s.tsoSalesOrdLog, s.tsoSalesOrder,
+                                              s.tsoSOLine, s.tsoSOLineDist, s.timInventory)}
+_LOOKUPS: dict[tuple[Table, str], object] = {}
+
+
+def _lookup_statement(table: Table, id_column: str):
+    """``SELECT * FROM table WHERE CompanyID = :company_id AND id_column = :value``, built once per pair."""
+    statement = _LOOKUPS.get((table, id_column))
+    if statement is None:
+        statement = _LOOKUPS[(table, id_column)] = select(table).where(
+            table.c.CompanyID == bindparam("company_id"), table.c[id_column] == bindparam("value"))
+    return statement
+
+
 class _Refused(Exception):
     def __init__(self, problems: list[tuple[str, str, str, int]]):
         super().__init__("; ".join(p[2] for p in problems))
@@ -52,20 +83,16 @@ def sales_order_import(conn: Connection, session_key: int, company_id: str, *,
                        now: datetime | None = None) -> ImportResult:
     """One run of ``spSOapiSalesOrdIns @iSessionKey, @iCompanyID`` (``previous``: the last run's counters)."""
     previous = previous or ImportResult(RET_UNKNOWN)
-    hdr = s.StgSalesOrder
-    company = conn.execute(select(s.tsmCompany).where(s.tsmCompany.c.CompanyID == company_id)).first()
+    company = conn.execute(_COMPANY, {"company_id": company_id}).first()
     if not session_key or company is None:
         return ImportResult(RET_PARAM_ERROR, previous.recs_processed, previous.failed_recs, previous.total_recs, 0)
-    pending = select(hdr).where(hdr.c.SessionKey == session_key, hdr.c.ProcessStatus == NOT_PROCESSED)
-    total = previous.total_recs or conn.execute(select(func.count()).select_from(pending.subquery())).scalar_one()
-    rows = conn.execute(pending.order_by(hdr.c.RowKey).limit(MAX_ROWS_PER_RUN + 1)).mappings().all()
+    session = {"session_key": session_key}
+    total = previous.total_recs or conn.execute(_PENDING_COUNT, session).scalar_one()
+    rows = conn.execute(_PENDING_FIRST, session).mappings().all()
     processed, failed = previous.recs_processed, previous.failed_recs
     ret = RET_SUCCESS
     for header in rows[:MAX_ROWS_PER_RUN]:
-        lines = conn.execute(
-            select(s.StgSOLine).where(s.StgSOLine.c.SessionKey == session_key, s.StgSOLine.c.TranNo == header["TranNo"],
-                                      s.StgSOLine.c.ProcessStatus == NOT_PROCESSED)
-            .order_by(s.StgSOLine.c.SOLineNo)).mappings().all()
+        lines = conn.execute(_STAGED_LINES, {**session, "tran_no": header["TranNo"]}).mappings().all()
         try:
             _Order(conn, company, header, lines, user_id, now or s.sage_time()).write()
             status = PROCESSED
@@ -78,17 +105,15 @@ def sales_order_import(conn: Connection, session_key: int, company_id: str, *,
 
 
 def _mark(conn: Connection, session_key: int, header, status: int) -> None:
-    conn.execute(update(s.StgSalesOrder).where(s.StgSalesOrder.c.RowKey == header["RowKey"]).values(ProcessStatus=status))
-    conn.execute(update(s.StgSOLine).where(s.StgSOLine.c.SessionKey == session_key,
-                                           s.StgSOLine.c.TranNo == header["TranNo"],
-                                           s.StgSOLine.c.ProcessStatus == NOT_PROCESSED).values(ProcessStatus=status))
+    conn.execute(_MARK_HEADER, {"row_key": header["RowKey"], "process_status": status})
+    conn.execute(_MARK_LINES, {"session_key": session_key, "tran_no": header["TranNo"], "process_status": status})
     if status == PROCESSED:
         _log(conn, session_key, header["TranNo"], [("TranNo", header["TranNo"], "Sales order imported", 0)],
              LOG_SUCCESS)
 
 
 def _log(conn: Connection, session_key: int, tran_no: str | None, problems, status: int = LOG_FAILURE) -> None:
-    conn.execute(insert(s.tdmMigrationLogWrk), [
+    conn.execute(_INSERT[s.tdmMigrationLogWrk], [
         dict(ColumnID=column, ColumnValue=None if value is None else str(value)[:100], Duplicate=duplicate,
              Comment=comment[:255], EntityID=tran_no, Status=status, SessionKey=session_key)
         for column, value, comment, duplicate in problems])
@@ -100,6 +125,7 @@ class _Order:
     def __init__(self, conn: Connection, company, header, lines, user_id: str, now: datetime):
         self.conn, self.co, self.h, self.lines, self.user, self.now = conn, company, header, lines, user_id, now
         self.problems: list[tuple[str, str, str, int]] = []
+        self._found: dict[tuple[str, str, str], object] = {}  # (table, column, value) -> row or None
 
     def problem(self, column: str, value, comment: str, duplicate: int = 0) -> None:
         self.problems.append((column, value, comment, duplicate))
@@ -107,8 +133,12 @@ class _Order:
     def lookup(self, table, id_column: str, value: str | None, label: str, where: str = ""):
         if not value:
             return None
-        row = self.conn.execute(select(table).where(table.c.CompanyID == self.co.CompanyID,
-                                                    table.c[id_column] == value)).mappings().first()
+        found = (table.name, id_column, value)  # the header's and each line's warehouse, ship method: read once
+        if found in self._found:
+            row = self._found[found]
+        else:
+            row = self._found[found] = self.conn.execute(_lookup_statement(table, id_column), {
+                "company_id": self.co.CompanyID, "value": value}).mappings().first()
         if row is None:
             self.problem(label, value, f"{where}{label} '{value}' does not exist in company {self.co.CompanyID}")
             return None
@@ -119,9 +149,7 @@ class _Order:
         tran_no = (h["TranNo"] or "").strip()
         if not tran_no:
             self.problem("TranNo", tran_no, "TranNo is required")
-        elif self.conn.execute(select(s.tsoSalesOrder.c.TranID).where(
-                s.tsoSalesOrder.c.CompanyID == co, s.tsoSalesOrder.c.TranType == sql.SO_TRAN_TYPE,
-                s.tsoSalesOrder.c.TranNo == tran_no.zfill(10))).first():
+        elif self.conn.execute(_TRAN_NO_TAKEN, {"company_id": co, "tran_no": tran_no.zfill(10)}).first():
             self.problem("TranNo", tran_no, f"TranNo '{tran_no}' already exists in company {co}", 1)
         customer = self.lookup(s.tarCustomer, "CustID", h["CustID"], "CustID")
         if not h["CustID"]:
@@ -165,7 +193,7 @@ class _Order:
         ship_to = customer["DfltShipToAddrKey"]
         if h["DfltShipToAddrName"] or h["DfltShipToAddrLine1"]:
             ship_to = next_keys(conn, "tciAddress")
-            conn.execute(insert(s.tciAddress).values(
+            conn.execute(_INSERT[s.tciAddress], dict(
                 AddrKey=ship_to, AddrName=h["DfltShipToAddrName"],
                 **{f"AddrLine{n}": h[f"DfltShipToAddrLine{n}"] or "" for n in range(1, 6)},
                 City=h["DfltShipToCity"], StateID=h["DfltShipToStateID"], CountryID=h["DfltShipToCountryID"],
@@ -177,10 +205,10 @@ class _Order:
         sales = sum(amounts, Decimal("0"))
         freight, tax, disc = (h[c] or Decimal("0") for c in ("FreightAmt", "STaxAmt", "TradeDiscAmt"))
         total = sales + freight + tax - disc
-        conn.execute(insert(s.tsoSalesOrdLog).values(
+        conn.execute(_INSERT[s.tsoSalesOrdLog], dict(
             SOKey=so_key, CompanyID=self.co.CompanyID, TranType=sql.SO_TRAN_TYPE, TranNo=tran_no, TranNoRel=tran_no,
             TranDate=h["TranDate"], TranAmtHC=total, TranStatus=status))
-        conn.execute(insert(s.tsoSalesOrder).values(
+        conn.execute(_INSERT[s.tsoSalesOrder], dict(
             SOKey=so_key, CompanyID=self.co.CompanyID, TranType=sql.SO_TRAN_TYPE, TranNo=tran_no, TranNoRel=tran_no,
             TranID=f"SO-{tran_no}", TranDate=h["TranDate"] or now, CustKey=customer["CustKey"], CustPONo=h["CustPONo"],
             Status=status, Hold=int(str(h["Hold"] or "No").strip().lower() in _YES), HoldReason=h["HoldReason"],
@@ -199,9 +227,8 @@ class _Order:
         for n, (ln, amount) in enumerate(zip(lines, amounts, strict=True)):
             st, item = ln["staged"], ln["item"]
             unit_key = ln["unit"]["UnitMeasKey"] if ln["unit"] else item["StockUnitMeasKey"]
-            description = st["Description"] or self.conn.execute(
-                select(s.timItemDescription.c.ShortDesc).where(s.timItemDescription.c.ItemKey == item["ItemKey"])
-            ).scalar()
+            description = st["Description"] or self.conn.execute(_ITEM_DESCRIPTION,
+                                                                 {"item_key": item["ItemKey"]}).scalar()
             line_rows.append(dict(
                 SOLineKey=line_key + n, SOKey=so_key, SOLineNo=st["SOLineNo"], ItemKey=item["ItemKey"],
                 Description=description, ExtCmnt=st["ExtCmnt"], CmntOnly=0, UnitMeasKey=unit_key,
@@ -219,10 +246,10 @@ class _Order:
             if not closed:
                 where = (item["ItemKey"], ln["whse"]["WhseKey"])
                 on_so[where] = on_so.get(where, Decimal("0")) + qty
-        conn.execute(insert(s.tsoSOLine), line_rows)
-        conn.execute(insert(s.tsoSOLineDist), dist_rows)
+        conn.execute(_INSERT[s.tsoSOLine], line_rows)
+        conn.execute(_INSERT[s.tsoSOLineDist], dist_rows)
         for (item_key, whse_key), qty in on_so.items():
             params = {"item_key": item_key, "whse_key": whse_key, "delta": qty}
             if conn.execute(sql.adjust_qty_on_so(), params).rowcount == 0:
-                conn.execute(insert(s.timInventory).values(ItemKey=item_key, WhseKey=whse_key, QtyOnSO=qty))
+                conn.execute(_INSERT[s.timInventory], dict(ItemKey=item_key, WhseKey=whse_key, QtyOnSO=qty))
 
