@@ -101,8 +101,9 @@ def settled_against_amazon(rig: Rig, ids: list[str]) -> bool:
 def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: float = 5.0, cancels: int = 30,
        time_scale: float = 60.0, seed: int = 12, timeout: float = 300.0, sage_template: Path | None = None,
        say=print) -> Tally:
-    """Stream orders; once a fifth is placed and one is in Sage, Sage becomes unreachable for ``outage_minutes`` of
-    sandbox time; during it ``cancels`` orders are cancelled on Amazon, half of them already in Sage, half not yet."""
+    """Stream orders; once a fifth is placed and half of ``cancels`` are in Sage, Sage becomes unreachable for
+    ``outage_minutes`` of sandbox time; during it ``cancels`` orders are cancelled on Amazon, half of them already
+    in Sage, half not yet."""
     rng = random.Random(seed)
     # a small retry budget: had the outage spent it, the orders would be dead letters
     with Rig(base, time_scale=time_scale, seed=seed, sage_template=sage_template,
@@ -115,7 +116,7 @@ def r2(base: Path, *, orders: int = 600, rate: float = 20.0, outage_minutes: flo
         def during(ids: list[str]) -> None:
             now = rig.sandbox_seconds()
             written = [o for o in ids if rig.journal(o) == "written"] if not outage and len(ids) >= orders // 5 else []
-            if written:  # (at least one in Sage: half the cancellations are of orders Sage holds)
+            if written and len(written) >= (cancels + 1) // 2:  # half the cancellations are of orders Sage holds
                 rig.configure("sage500", url=f"sqlite:///{rig.data}")  # a directory: SQLite cannot open it
                 outage.update(start=now, written=written)
                 say(f"Sage down at order {len(ids)} ({len(outage['written'])} in Sage)")
