@@ -14,10 +14,20 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from erpsync import errors
 from erpsync.amazon import ratelimit
+from erpsync.flows import orders as orders_flow
 from erpsync.flows.binder import apply_key
 from erpsync.flows.intake import import_key
-from erpsync.flows.orders import CURSOR, POSITION, READ, READER_KEY, SKIPPED, SYNC_KEY, intake_lag
+from erpsync.flows.orders import (
+    CURSOR,
+    POSITION,
+    READ,
+    READER_KEY,
+    SKIPPED,
+    SYNC_KEY,
+    intake_lag,
+)
 from erpsync.sage500 import schema
 from erpsync.sandbox.server import RunningSandbox, start
 from erpsync.web.app import start as start_web
@@ -280,4 +290,30 @@ def test_the_window_jumps_over_what_the_reader_read_and_sweeps_it_once_caught_up
     swept = sum(e["queued"] for e in pages if e.get("sweep"))
     assert swept > 0 and sum(e["queued"] for e in pages) == 250
     assert store.position(SKIPPED)["ranges"] == []
+    assert {pipeline.journal(o) for o in ids} == {"writing"}
+
+
+def test_a_5xx_on_one_order_does_not_spend_the_readers_budget_once_it_has_read_others(make_pipeline, monkeypatch):
+    """The reader serves many orders: Amazon answering 5xx to one of them, after others were read in the same run,
+    is that order's problem, not the reader's. Before, each such run spent one of the reader's retries, and under
+    R3's 5 % of 5xx the reader itself became a dead letter (read_notified/amazon_unavailable)."""
+    pipeline = make_pipeline(queue={"max_retries": 1})
+    ids = pipeline.generate(6)
+    store = pipeline.runtime.store
+    for oid in ids:
+        store.notified_add(oid, "Unshipped")
+    real, calls = orders_flow._read_one, Counter()
+
+    def every_second_call_fails(ctx, binder, oid, **kw):
+        calls["getOrder"] += 1
+        if calls["getOrder"] % 2 == 0:
+            raise errors.AmazonUnavailable(f"getOrder {oid}: 503 from Amazon", record=oid)
+        return real(ctx, binder, oid, **kw)
+
+    monkeypatch.setattr(orders_flow, "_read_one", every_second_call_fails)
+    with pipeline.workers(queues=("amazon",)):
+        assert pipeline.runtime.enqueue("read_notified", READER_KEY)
+        pipeline.wait(lambda: store.notified_summary()[0] == 0 or store.dead_letters.list(), timeout=60,
+                      what="every notified order read")
+    assert store.dead_letters.list() == []
     assert {pipeline.journal(o) for o in ids} == {"writing"}

@@ -248,6 +248,14 @@ def read_notified(ctx: JobContext) -> dict[str, int]:
     ctx.enqueue("sync_window", key=SYNC_KEY, delay=_search_lag(ctx))  # the other half of the backlog (if not pending)
     try:
         _read_newest(ctx, binder, counts, busy)
+    except errors.AmazonUnavailable as exc:
+        if not (counts["read"] or counts["settled"]):
+            raise  # nothing read: Amazon may be down, and the budget says so in the end
+        # one order's 5xx after others were read: the reader's work goes on, its budget is not the order's
+        again = errors.AmazonUnavailable(f"{exc} (after {counts['read']} read; the reader goes on)",
+                                         record=exc.record)
+        again.spend_retry = False
+        raise again from exc
     finally:  # also when the getOrder bucket is empty: what this run did
         log.info("orders.notified_read", **counts)
     if busy:  # nothing else comes back for them once their apply_order ends: run again after it
