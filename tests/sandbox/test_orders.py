@@ -366,7 +366,9 @@ def test_token_bucket_burst_then_steady_rate(operation, path, real_rate):
             granted = statuses.count(200) + 1
             refill = burst_seconds * real_rate
             assert burst <= granted <= burst + refill + 1, (statuses, burst_seconds)
-            assert statuses[-1] == 429
+            # once empty it refuses, unless the loop was slow enough (a loaded machine) for the refill to cover
+            # the 5 calls past the burst: the line above bounds what it granted then
+            assert 429 in statuses or refill >= 4, (statuses, burst_seconds)
             # steady state: over a 1.5 s window the bucket grants rate × window (±2 at the edges)
             window, ok, t0 = 1.5, 0, time.monotonic()
             while time.monotonic() - t0 < window:
