@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -12,8 +14,8 @@ import pytest
 
 from erpsync.sandbox.notifications import SqsSink, WebhookSink, deliver
 from erpsync.sandbox.scenario import GenerateOrders, generate_orders
-from erpsync.sandbox.world import World
 from erpsync.sandbox.server import start
+from erpsync.sandbox.world import World
 from tests.sandbox.helpers import client, drain, generate
 from tests.sandbox.spapi_schema import errors_of
 
@@ -29,15 +31,23 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """A local HTTP receiver in a thread of its own; what it received is in ``received``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def webhook():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with _serving(_Hook) as server:
+        yield server
 
 
 def _wait(predicate, timeout=10.0):
@@ -187,15 +197,12 @@ class _Gate(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def gate():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gate)
-    server.received = []
-    server.gate = threading.Barrier(4, timeout=5)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.gate.abort()
-    server.shutdown()
-    server.server_close()
+    with _serving(_Gate) as server:
+        server.gate = threading.Barrier(4, timeout=5)
+        try:
+            yield server
+        finally:
+            server.gate.abort()  # release waiting handlers before the server shuts down
 
 
 def test_a_sink_has_several_orders_deliveries_in_flight_at_once(gate):

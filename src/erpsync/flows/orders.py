@@ -58,6 +58,7 @@ PAGE = 100  # orders per searchOrders page (Amazon's maximum)
 POSITION = "orders.window"  # the window in progress: its start, pagination token, last lastUpdatedTime reached
 READ = "orders.read"  # the reader's runs back from the newest notified order, as LastUpdateDate ranges
 SKIPPED = "orders.skipped"  # ranges the window jumped over (the reader had read them): swept once caught up
+NEVER = datetime.min.replace(tzinfo=timezone.utc)  # before any cursor value
 SEARCH_LAG = timedelta(minutes=2, seconds=5)  # searchOrders sees nothing updated in the last two minutes
 CRASH_AFTER_SAGE_COMMIT = "ERPSYNC_TEST_CRASH_AFTER_SAGE_COMMIT"  # kill test: die between commit and ack
 
@@ -339,11 +340,10 @@ class _Runs:
         reached = position.get("reached") or position.get("after")
         if reached:
             return datetime.fromisoformat(reached)
-        return self.store.cursor(CURSOR, initial=datetime.min.replace(tzinfo=timezone.utc)).last_value or \
-            datetime.min.replace(tzinfo=timezone.utc)
+        return self.store.cursor(CURSOR, initial=NEVER).last_value or NEVER
 
     def _save(self) -> None:
-        passed = self.store.cursor(CURSOR, initial=datetime.min.replace(tzinfo=timezone.utc)).last_value
+        passed = self.store.cursor(CURSOR, initial=NEVER).last_value
         self.done = [r for r in self.done if passed is None or r[1] > passed]
         self.store.position_set(READ, {
             "below": _iso(self.below), "done": [[_iso(lo), _iso(hi)] for lo, hi in self.done],
@@ -358,8 +358,8 @@ def _read_ahead(store: Store, at: datetime) -> datetime | None:
     """Where a run the reader has read ends, when ``at`` (the last LastUpdateDate the window reached) has entered
     it: every order after ``at`` up to there was notified and read (or is still notified: the reader's next run
     reads it). None when ``at`` is in no run."""
-    state = store.position(READ) or {}
-    ranges = [_range(r) for r in [*state.get("done", []), *([state["current"]] if state.get("current") else [])]]
+    runs = _Runs.load(store)
+    ranges = [*runs.done, *([runs.current] if runs.current else [])]
     return max((hi for lo, hi in ranges if lo <= at < hi), default=None)
 
 
@@ -402,11 +402,7 @@ def _window(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[
         if ahead is not None:
             return _jump(ctx, cursor, after, ahead, counts)
     for page in amazon.orders.search_orders(last_updated_after=after, pagination_token=token, page_size=PAGE):
-        counts["pages"] += 1
-        before = dict(counts)
-        _hand_over_page(ctx, binder, page, counts)
-        log.info("orders.page", orders=len(page.orders), unreadable=len(page.rejected),
-                 queued=counts["queued"] - before["queued"], deferred=counts["deferred"] - before["deferred"])
+        _page(ctx, binder, page, counts)
         reached = max((o.last_update_date for o in page.orders), default=None)
         if reached is not None and (not position.get("reached") or reached.isoformat() > position["reached"]):
             position["reached"] = reached.isoformat()
@@ -457,11 +453,7 @@ def _sweep(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[s
             return  # not yet shown in full: a later window's turn
         for page in amazon.orders.search_orders(last_updated_after=start, last_updated_before=end,
                                                 pagination_token=skipped.get("token"), page_size=PAGE):
-            counts["pages"] += 1
-            before = dict(counts)
-            _hand_over_page(ctx, binder, page, counts)
-            log.info("orders.page", orders=len(page.orders), unreadable=len(page.rejected), sweep=True,
-                     queued=counts["queued"] - before["queued"], deferred=counts["deferred"] - before["deferred"])
+            _page(ctx, binder, page, counts, sweep=True)
             if page.next_token:
                 skipped = {**skipped, "token": page.next_token}
                 store.position_set(SKIPPED, skipped)
@@ -471,6 +463,15 @@ def _sweep(ctx: JobContext, amazon: AmazonClient, binder: Binder, counts: dict[s
             skipped = {"ranges": skipped["ranges"][1:]}
             store.position_set(SKIPPED, skipped)
             break
+
+
+def _page(ctx: JobContext, binder: Binder, page: OrdersPage, counts: dict[str, int], **event) -> None:
+    """Count, hand over and log one searchOrders page (of a window, or of a sweep: ``sweep=True``)."""
+    counts["pages"] += 1
+    before = dict(counts)
+    _hand_over_page(ctx, binder, page, counts)
+    log.info("orders.page", orders=len(page.orders), unreadable=len(page.rejected), **event,
+             queued=counts["queued"] - before["queued"], deferred=counts["deferred"] - before["deferred"])
 
 
 def _hand_over_page(ctx: JobContext, binder: Binder, page: OrdersPage, counts: dict[str, int]) -> None:
