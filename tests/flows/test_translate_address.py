@@ -223,6 +223,20 @@ def test_short_lines_are_joined_before_anything_overflows():
     assert fitted.notes == ("short address lines joined to fit five",)
 
 
+def test_notes_say_what_happened_when_nothing_could_be_joined():
+    """Six pieces none of which pair into one line: no 'joined' note, and the whole city is said to be where it
+    went (the comments), not in an address line."""
+    fitted = fit(address(name="Maria Guadalupe Fernanda Esperanza Rodriguez-Villanueva",
+                         company="Southwestern Regional Medical Supply Distribution Inc",
+                         line1="12345 South Saint Andrews Boulevard Northwest",
+                         line2="Building 7 Suite 1500 Receiving Department", line3="Attention Accounts Payable",
+                         city="Rancho Santa Margarita", state_or_region="California", postal_code="92688-1234"))
+    assert fitted.overflow == ("Rancho Santa Margarita",) and fitted.city == "Rancho Santa"
+    assert "short address lines joined to fit five" not in fitted.notes
+    assert fitted.notes[-1].endswith("the whole name is in the order's comments (no address line was left)")
+    assert fitted.problems and "more than 5 address lines" in fitted.problems[0]
+
+
 def test_overflow_is_the_last_resort_and_asks_for_a_check():
     fitted = fit(model.Address(name="N", line1="L1 " * 20, line2="L2 " * 20, line3="L3 " * 20, city="C",
                                postal_code="12345678901234", country_code="DE"))

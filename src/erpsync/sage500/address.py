@@ -87,12 +87,12 @@ def fit(address: model.Address, countries: dict[str, str] | None = None) -> Sage
 
     city, postal = _clean(address.city), _clean(address.postal_code)
     city_column, whole = fit_city(city, usps)
+    city_piece = None  # the piece holding the whole city, when City cannot
     if city_column != city and whole:
         notes.append(f"city {city!r} abbreviated (USPS Pub 28) to {city_column!r}")
     elif city_column != city:
+        city_piece = len(pieces)
         pieces.append(f"{postal} {city}" if country_code in POSTCODE_FIRST and postal else city)
-        notes.append(f"city {city!r} over {CITY} characters: City holds {city_column!r}, the whole name is in an "
-                     f"address line")
     district = _clean(address.district)
     if district:
         pieces.append(district)
@@ -109,9 +109,16 @@ def fit(address: model.Address, countries: dict[str, str] | None = None) -> Sage
             problems.append(f"a word longer than an address line ({LINE} characters) is cut")
         chunks += [(number, text) for text in (_split_us(piece) if usps else _wrap(piece, LINE))]
     if len(chunks) > LINES:
-        chunks = _join(chunks)
-        notes.append("short address lines joined to fit five")
+        joined = _join(chunks)
+        if len(joined) < len(chunks):
+            notes.append("short address lines joined to fit five")
+        chunks = joined
     lines = [text for _, text in chunks[:LINES]]
+    if city_piece is not None:
+        where = ("an address line" if pieces[city_piece] in "\n".join(lines)
+                 else "the order's comments (no address line was left)")
+        notes.append(f"city {city!r} over {CITY} characters: City holds {city_column!r}, the whole name is in "
+                     f"{where}")
     overflow: list[str] = []
     previous = -1
     for number, text in chunks[LINES:]:  # one entry per piece: "Freistaat Bayern, Regierungsbezirk Oberbayern"
