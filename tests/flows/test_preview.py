@@ -142,7 +142,7 @@ def test_unreadable_file_exits_1(workdir):
 
 
 LONG_US_BUSINESS = {
-    "name": "Christopher Alexander Montgomery", "companyName": "Northwestern Regional Distribution LLC",
+    "name": "Christopher Alexander Jonathan Montgomery-Smith", "companyName": "Northwestern Regional Distribution LLC",
     "addressLine1": "1234 North Martin Luther King Junior Boulevard", "addressLine2": "Suite 1500 Building C",
     "addressLine3": "Attention Receiving Department", "city": "Rancho Santa Margarita", "districtOrCounty": "",
     "stateOrRegion": "California", "postalCode": "92688-1234", "countryCode": "US", "addressType": "COMMERCIAL"}
@@ -151,31 +151,87 @@ PUB28 = {"NORTH": "N", "BOULEVARD": "BLVD", "SUITE": "STE", "BUILDING": "BLDG", 
 
 
 def test_long_us_business_address_preview_shows_a_label_that_prints_whole(workdir, official):
-    """Issue 9's acceptance: AddrName holds the whole person's name, City whole words, house number and street on
-    one line, and every word of the ship-to is in the Sage fields (or its Pub 28 abbreviation); nothing overflows
-    into comments, so the order is not held for its label."""
+    """Issue 9's acceptance: a person's name over 40 characters stays whole in AddrName (middle names as
+    initials), City holds whole words, house number and street are on one line, and every word of the ship-to is
+    in the Sage fields (or its Pub 28 abbreviation); nothing overflows into comments, so the order is not held."""
+    assert len(LONG_US_BUSINESS["name"]) > 40 and len(LONG_US_BUSINESS["city"]) > 20
     payload = us_unshipped(official, "ECHO-DOT-4-UK-CHARCOAL-3PACK")
     payload["order"]["recipient"]["deliveryAddress"] = dict(LONG_US_BUSINESS)
     result = run(workdir, payload, "--json")
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     header = shown["header"]
-    assert header["DfltShipToAddrName"] == "Christopher Alexander Montgomery"
+    assert header["DfltShipToAddrName"] == "Christopher A. J. Montgomery-Smith"  # first and last name whole
     lines = [header[f"DfltShipToAddrLine{n}"] for n in range(1, 6)]
-    assert "1234 N Martin Luther King Junior Blvd" in lines
+    assert lines == ["Northwestern Regional Distribution LLC", "1234 N Martin Luther King Junior Blvd",
+                     "Ste 1500 Bldg C", "Attn Receiving Dept", "Rancho Santa Margarita"]  # the whole city kept
     city = header["DfltShipToCity"]
     assert city == "Rancho Santa" and all(word in LONG_US_BUSINESS["city"].split() for word in city.split())
     fields = " ".join([header["DfltShipToAddrName"], *lines, city]).upper().replace(",", " ").split()
+    middle = LONG_US_BUSINESS["name"].upper().split()[1:-1]
     for key in ("name", "companyName", "addressLine1", "addressLine2", "addressLine3", "city"):
         for word in LONG_US_BUSINESS[key].upper().split():
-            assert word in fields or PUB28.get(word) in fields, (word, fields)
+            initial = f"{word[0]}." if word in middle else None
+            assert word in fields or PUB28.get(word) in fields or initial in fields, (word, fields)
     assert (header["DfltShipToStateID"], header["DfltShipToPostalCode"]) == ("CA", "92688-1234")
     assert header["TranCmnt"] == "Amazon 202-1234567-8901234" and "ship-to" not in shown["lines"][0]["ExtCmnt"]
     assert shown["review"] == {"hold": False, "hold_reason": None, "reasons": [],
                                "not_checked": ["price", "quantity"]}
-    text = run(workdir, payload)
-    assert "data quality: no reason to hold" in text.stdout
-    assert "not checked without a Sage database: price, quantity" in text.stdout
+    assert "ship-to: name over 40 characters: middle names as initials" in shown["notes"]
+    text = run(workdir, payload).stdout  # the tables a person reads show the same
+    for row in ("DfltShipToAddrName   │ Christopher A. J. Montgomery-Smith", "DfltShipToCity       │ Rancho Santa ",
+                "DfltShipToAddrLine2  │ 1234 N Martin Luther King Junior Blvd"):
+        assert row in text, text
+    assert "data quality: no reason to hold" in text
+    assert "not checked without a Sage database: price, quantity" in text
+
+
+def test_an_ambiguous_ship_to_is_shown_as_a_reason_to_hold(workdir, official):
+    payload = us_unshipped(official, "ECHO-DOT-4-UK-CHARCOAL-3PACK")
+    payload["order"]["recipient"]["deliveryAddress"].update(addressLine1="123 Main Street",
+                                                            addressLine2="456 Oak Avenue")
+    shown = json.loads(run(workdir, payload, "--json").stdout)
+    (reason,) = shown["review"]["reasons"]
+    assert reason.startswith("ship-to ambiguous: usaddress reads more than one AddressNumber")
+    assert (shown["review"]["hold"], shown["header"]["Hold"], shown["header"]["HoldReason"]) == (
+        True, 1, "Amazon: review")
+    text = run(workdir, payload).stdout
+    assert "on hold for review (HoldReason 'Amazon: review'):" in text
+    assert "hold: ship-to ambiguous: usaddress reads more than one AddressNumber" in text
+
+
+def test_a_quantity_far_above_the_items_sage_history_is_shown_as_a_reason_to_hold(sage, workdir, official):
+    """Three earlier Sage orders of the item, one unit each, written through the gateway: Amazon's example asks for
+    3 units, above median 1 + [quality] quantity_mad_factor 1 x 1 unit."""
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from erpsync import config
+    from erpsync.commands.orders import build_preview
+    from erpsync.sage500.gateway import Sage500Gateway
+
+    (workdir / "erpsync.toml").write_text('[sage500]\nurl = "sqlite:///sage.db"\n\n[quality]\n'
+                                          'checks = ["label", "quantity", "ship_to"]\nquantity_min_history = 3\n'
+                                          'quantity_mad_factor = "1"\n')
+    item_id = replica.catalog()[0][0]
+    payload = us_unshipped(official, item_id)
+    staged = build_preview(payload, config.load()).staged
+    with Sage500Gateway(sage) as gateway:
+        for number in range(3):
+            (line,) = staged.lines
+            gateway.create_sales_order(replace(
+                staged, AmazonOrderId=f"113-0000000-000000{number}", TranDate=datetime.now(timezone.utc),
+                lines=(replace(line, QtyOrd=Decimal(1), ExtAmt=line.UnitPrice),)))
+    shown = json.loads(run(workdir, payload, "--json").stdout)
+    (reason,) = shown["review"]["reasons"]
+    assert reason.startswith(f"quantity: 3 units of item {item_id} (SKU {item_id}) against a median of 1 over its "
+                             f"last 3 Sage orders (limit 2 = median + [quality] quantity_mad_factor 1 × 1)")
+    assert shown["review"]["hold"] is True and shown["review"]["not_checked"] == []
+    text = run(workdir, payload).stdout
+    assert f"hold: quantity: 3 units of item {item_id}" in text
+    (workdir / "erpsync.toml").write_text('[sage500]\nurl = "sqlite:///sage.db"\n\n[quality]\n'
+                                          'checks = ["quantity"]\nquantity_min_history = 3\n')
+    assert json.loads(run(workdir, payload, "--json").stdout)["review"]["hold"] is False  # default factor 8
 
 
 def test_a_price_far_from_the_sage_price_sheet_is_shown_as_a_reason_to_hold(sage, workdir, official):
