@@ -31,7 +31,7 @@ def everything(fitted) -> str:
 ABBREVIATIONS: dict[str, set[str]] = {}
 for table in (pub28.DIRECTIONAL_REPLACEMENTS, pub28.AMBIGUOUS_DIRECTIONALS, pub28.STREET_TYPE_ABBREVIATIONS,
               pub28.OCCUPANCY_TYPE_ABBREVIATIONS, {v: k for k, v in pub28.CITY_ABBRS.items()},
-              {"ATTENTION": "ATTN", "URBANIZACIÓN": "URB", "URBANIZACION": "URB"}):
+              {"ATTENTION": "ATTN", "URBANIZACIÓN": "URB", "URBANIZACION": "URB", "CARE": "C/O", "OF": "C/O"}):
     for long, short in table.items():
         ABBREVIATIONS.setdefault(long, set()).add(short)
 
@@ -79,6 +79,7 @@ def missing_words(source: model.Address, fitted, *, initials: bool = True) -> li
     ("Post Office Box 77", "PO Box 77"),
     ("Care of Jane Smith", "c/o Jane Smith"),
     ("Urbanización Las Gladiolas", "Urb Las Gladiolas"),
+    ("URB. VILLA CAROLINA", "URB VILLA CAROLINA"),
     ("100 MAIN STREET SUITE 5", "100 MAIN ST STE 5"),  # an all-capitals line stays in capitals
     ("North Street 5", "North St 5"),  # a street named North is not a direction
     ("1 Infinite Loop", "1 Infinite Loop"),
@@ -257,6 +258,11 @@ def test_two_street_numbers_are_ambiguous_and_a_plain_address_is_not():
     # two units of one building (floor and room) are no ambiguity for a carrier; no street number at all is
     assert ambiguity(address(line1="123 Main St", line2="Floor 3 Room 301", city="Austin", state_or_region="TX",
                              postal_code="78701")) is None
+    # read as printed (Pub 28): usaddress took the 11 of "Floor 11" for a second street name; a word it reads as a
+    # second place ("Rear" before "New York") is no ambiguity when city, state and ZIP have their own fields
+    for unit, city in (("Floor 11", "Austin"), ("Rear", "New York"), ("Lobby", "New York")):
+        assert ambiguity(address(line1="250 West 57th Street", line2=unit, city=city, state_or_region="NY",
+                                 postal_code="10107")) is None, unit
     assert "cannot tell" in ambiguity(address(line1="W 123 Main St", city="Austin", state_or_region="TX",
                                               postal_code="78701"))
     assert ambiguity(address(company="Acme", line1="Acme", city="Austin")) == "the ship-to has no street line"
@@ -317,3 +323,126 @@ def test_property_limits_no_word_lost_or_cut_and_overflow_last(name, company, li
                    for w in fitted.city.split())
     if fitted.overflow:  # overflow only once every line is used, and never without a problem to check
         assert all(fitted.lines) and fitted.problems
+
+
+# --- properties of real-world shapes ------------------------------------------------------------------------------
+
+FIRST = st.sampled_from(["Ann", "José", "Christopher", "Mary-Kate", "Nguyen", "Siobhan", "Jean-Baptiste", "Li"])
+MIDDLE = st.lists(st.sampled_from(["Alexander", "Marie", "Guadalupe", "Jonathan", "Anne", "Fitzgerald"]), max_size=3)
+LAST = st.sampled_from(["Lee", "Rodriguez-Villanueva", "Montgomery", "Müller", "O'Brien", "Worthington", "Tremblay"])
+PERSON = st.builds(lambda first, middle, last: " ".join([first, *middle, last]), FIRST, MIDDLE, LAST)
+NUMBER = st.integers(1, 99999).map(str)
+STREET = st.builds(lambda number, pre, name, kind: " ".join(filter(None, [number, pre, name, kind])), NUMBER,
+                   st.sampled_from(["", "North", "South", "West", "East"]),
+                   st.sampled_from(["Main", "Oak", "Martin Luther King Junior", "Saint Andrews", "57th", "Pine"]),
+                   st.sampled_from(["Street", "Avenue", "Boulevard", "Road", "Drive", "Lane", "Court", "Parkway"]))
+UNIT = st.builds(lambda kind, ident: f"{kind} {ident}", st.sampled_from(["Suite", "Apartment", "Building", "Floor",
+                                                                        "Unit", "Room", "Department"]),
+                 st.integers(1, 2000).map(str))
+
+
+def shows_whole(fitted, line: str) -> bool:
+    """``line`` (house number and street, say) is one Sage address line, or part of one."""
+    return any(line in shown for shown in fitted.lines)
+
+
+def within_limits(fitted) -> None:
+    assert len(fitted.name) <= 40 and all(len(line) <= 40 for line in fitted.lines) and len(fitted.city) <= 20
+    assert len(fitted.state) <= 3 and len(fitted.postal_code) <= 10 and len(fitted.country) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=PERSON, unit=st.integers(1000, 9999), box=st.integers(1, 9999), kind=st.sampled_from(["Unit", "PSC", "CMR"]),
+       city=st.sampled_from(["APO", "FPO", "DPO"]), state=st.sampled_from(["AA", "AE", "AP"]),
+       zip_=st.from_regex(r"(09|34|96)\d{3}(-\d{4})?", fullmatch=True))
+def test_property_military_addresses(name, unit, box, kind, city, state, zip_):
+    source = address(name=name, line1=f"{kind} {unit} Box {box}", city=city, state_or_region=state, postal_code=zip_)
+    fitted = fit(source)
+    within_limits(fitted)
+    assert fitted.lines[0] == f"{kind} {unit} Box {box}"
+    assert (fitted.city, fitted.state, fitted.postal_code, fitted.overflow) == (city, state, zip_, ())
+    assert missing_words(source, fitted) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=PERSON, box=st.integers(1, 999999), spelling=st.sampled_from(["P.O. Box", "PO Box", "Post Office Box",
+                                                                         "P O Box", "PO BOX"]),
+       city=st.sampled_from(["Austin", "Salt Lake City", "Rancho Santa Margarita", "North Las Vegas"]))
+def test_property_po_boxes(name, box, spelling, city):
+    source = address(name=name, line1=f"{spelling} {box}", city=city, state_or_region="Texas", postal_code="78701")
+    fitted = fit(source)
+    within_limits(fitted)
+    assert fitted.lines[0].upper() == f"PO BOX {box}" and fitted.state == "TX" and fitted.overflow == ()
+    assert ambiguity(source) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=PERSON, other=PERSON, care=st.sampled_from(["c/o", "C/O", "Care of"]), street=STREET,
+       unit=st.just("") | UNIT)
+def test_property_care_of_lines(name, other, care, street, unit):
+    source = address(name=name, line1=f"{care} {other}", line2=street, line3=unit, city="New York",
+                     state_or_region="NY", postal_code="10107")
+    fitted = fit(source)
+    within_limits(fitted)
+    if len(other) <= 36:
+        assert shows_whole(fitted, f"c/o {other}" if care == "Care of" else f"{care} {other}")
+    assert shows_whole(fitted, standardise(street))  # house number and street on one line
+    assert missing_words(source, fitted) == [] and fitted.overflow == ()
+    assert ambiguity(source) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=PERSON, urb=st.sampled_from(["Urbanización", "Urbanizacion", "URB", "Urb."]),
+       place=st.sampled_from(["Las Gladiolas", "Villa Carolina", "Jardines de Country Club", "Santa Rosa"]),
+       number=NUMBER, calle=st.sampled_from(["Calle A", "Calle Las Flores", "Ave Ponce de León"]),
+       city=st.sampled_from(["San Juan", "Carolina", "Bayamón", "Trujillo Alto", "Sabana Grande"]),
+       as_country=st.booleans())
+def test_property_puerto_rico_urbanizations(name, urb, place, number, calle, city, as_country):
+    fields = dict(name=name, line1=f"{urb} {place}", line2=f"{number} {calle}", city=city, postal_code="00926")
+    source = (model.Address(country_code="PR", **fields) if as_country
+              else address(state_or_region="Puerto Rico", **fields))
+    fitted = fit(source)
+    within_limits(fitted)
+    assert fitted.lines[0].upper() == f"URB {place.upper()}"
+    assert shows_whole(fitted, f"{number} {calle}") and fitted.city == city and fitted.overflow == ()
+    assert (fitted.state, fitted.country) == (("", "PRI") if as_country else ("PR", "USA"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=PERSON, number=NUMBER, street=st.sampled_from(["Rue Sainte-Catherine Ouest", "Boulevard René-Lévesque",
+                                                           "Yonge Street", "Avenue du Parc", "Chemin de la Côte"]),
+       unit=st.just("") | st.sampled_from(["Bureau 500", "Suite 1200", "App. 4"]),
+       city=st.sampled_from(["Montréal", "Toronto", "Saint-Jean-sur-Richelieu", "Notre-Dame-de-l'Île-Perrot"]),
+       province=st.sampled_from([("Québec", "QC"), ("QC", "QC"), ("Ontario", "ON"), ("British Columbia", "BC")]))
+def test_property_canadian_addresses(name, number, street, unit, city, province):
+    source = model.Address(name=name, line1=f"{number} {street}", line2=unit, city=city, state_or_region=province[0],
+                           postal_code="H3G 1P1", country_code="CA")
+    fitted = fit(source, {"CA": "CAN"})
+    within_limits(fitted)
+    assert fitted.lines[0] == f"{number} {street}"  # no US abbreviations in Canada
+    assert (fitted.state, fitted.country, fitted.postal_code) == (province[1], "CAN", "H3G 1P1")
+    if len(city) <= 20:
+        assert fitted.city == city
+    else:  # a word is never cut: the city is whole in an address line
+        assert city in fitted.lines and city.startswith(fitted.city) and len(fitted.city) < 20
+    assert missing_words(source, fitted) == [] and fitted.overflow == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=PERSON, company=st.none() | st.sampled_from(["Müller Maschinenbau GmbH", "Schmidt & Söhne KG"]),
+       street=st.sampled_from(["Hauptstraße", "Friedrich-Ebert-Allee", "Am Alten Markt", "Königsallee"]),
+       number=st.integers(1, 300).map(str), postcode=st.from_regex(r"\d{5}", fullmatch=True),
+       city=st.sampled_from(["Berlin", "Frankfurt am Main", "Garmisch-Partenkirchen", "Neustadt an der Weinstraße",
+                             "Freiburg im Breisgau"]),
+       region=st.none() | st.sampled_from(["Bayern", "Hessen", "Nordrhein-Westfalen"]))
+def test_property_german_addresses(name, company, street, number, postcode, city, region):
+    source = model.Address(name=name, company=company, line1=f"{street} {number}", city=city, state_or_region=region,
+                           postal_code=postcode, country_code="DE")
+    fitted = fit(source)
+    within_limits(fitted)
+    assert f"{street} {number}" in fitted.lines and fitted.state == "" and fitted.country == "DEU"
+    if region:
+        assert region in fitted.lines  # no state in Germany: the Land stays in a line
+    if len(city) > 20:  # the postcode before the city, as Germans write it
+        assert f"{postcode} {city}" in fitted.lines
+    assert fitted.postal_code == postcode and missing_words(source, fitted) == [] and fitted.overflow == ()

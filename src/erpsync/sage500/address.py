@@ -184,7 +184,7 @@ _PHRASES = [  # several words, or words usaddress does not label
     (re.compile(r"\b(?:post\s+office|p\.?\s?o\.?)\s*box\b", re.I), "PO Box"),
     (re.compile(r"\bcare\s+of\b", re.I), "c/o"),
     (re.compile(r"\battention\b", re.I), "Attn"),
-    (re.compile(r"\burbanizaci[oó]n\b", re.I), "Urb"),
+    (re.compile(r"\b(?:urbanizaci[oó]n\b|urb\.)", re.I), "Urb"),
 ]
 # USPS shortens long city names with the same words (the City State file's 13-character names)
 _CITY_WORDS = {**{v: k for k, v in pub28.CITY_ABBRS.items() if k != "VA"}, **pub28.DIRECTIONAL_REPLACEMENTS,
@@ -242,12 +242,13 @@ def fit_city(city: str, usps: bool) -> tuple[str, bool]:
 
 
 def ambiguity(address: model.Address) -> str | None:
-    """Why ``usaddress`` cannot read a US ship-to unambiguously (two street numbers, two cities …), or None.
-    Lines addressed to a person (c/o, Attn) and the company are left out: they are not the delivery point."""
+    """Why ``usaddress`` cannot read a US ship-to unambiguously (two street numbers, two streets …), or None.
+    Lines addressed to a person (c/o, Attn) and the company are left out: they are not the delivery point. The
+    lines are read as they will be printed, standardised (usaddress reads "Fl 11" as a unit, "Floor 11" not)."""
     if address.country_code.upper() not in PUB28_COUNTRIES:
         return None
     company = _clean(address.company).casefold()
-    street = [t for t in (_clean(x) for x in (address.line1, address.line2, address.line3))
+    street = [standardise(t) for t in (_clean(x) for x in (address.line1, address.line2, address.line3))
               if t and t.casefold() != company and not re.match(r"(c/o|care of|attn|attention)\b", t, re.I)]
     if not street:
         return "the ship-to has no street line"
@@ -257,10 +258,13 @@ def ambiguity(address: model.Address) -> str | None:
     try:
         parsed, kind = usaddress.tag(text)
     except usaddress.RepeatedLabelError as exc:
-        repeated = sorted({label for _, label in exc.parsed_string if
-                           sum(1 for _, other in exc.parsed_string if other == label) > 1})
-        if all(label.startswith(_UNIT + ("Recipient",)) for label in repeated):
-            return None  # "Floor 3 Room 301": two units of one delivery point, nothing a carrier must guess
+        runs = [label for n, (_, label) in enumerate(exc.parsed_string)
+                if n == 0 or exc.parsed_string[n - 1][1] != label]  # "New York": one PlaceName of two words
+        repeated = sorted({label for label in runs if runs.count(label) > 1})
+        if all(label.startswith(_UNIT + ("Recipient",) + _PLACE) for label in repeated):
+            # "Floor 3 Room 301": two units of one delivery point; "9 Broadway, Rear, New York": a word read as a
+            # second place, but city, state and ZIP come in their own fields: nothing a carrier must guess
+            return None
         return f"usaddress reads more than one {', '.join(repeated)} in the street lines"
     if kind == "Ambiguous":
         return "usaddress cannot tell whether the street lines are a street address, a PO box or an intersection"
@@ -337,6 +341,7 @@ def _word_labels(text: str, words: list[str]) -> list[str | None]:
 
 
 _UNIT = ("Occupancy", "Subaddress", "BuildingName")
+_PLACE = ("PlaceName", "StateName", "ZipCode", "CountryName")
 _GROUPS = {"Recipient": "recipient", "USPSBox": "box", "PlaceName": "place", "StateName": "place",
            "ZipCode": "place", "CountryName": "place"}
 
