@@ -4,7 +4,9 @@ procedures), the clock warning, first-run seeding by the command — and a healt
 from __future__ import annotations
 
 import ast
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -55,7 +57,8 @@ def test_check_lists_what_a_real_site_has_and_lacks(workdir, postgres_url):
     procedures appear as the site installs them."""
     engine = make_engine(postgres_url)
     replica.seed(engine, items=5)
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the server's clock, as a SQL Server in Chicago keeps it
+        conn.execute(text(f'ALTER DATABASE "{engine.url.database}" SET timezone TO \'America/Chicago\''))
         conn.execute(text('ALTER TABLE "StgSOLine" DROP COLUMN "ExtAmt"'))
         conn.execute(text('DROP TABLE "tsoSOLineExt_AMZ"'))
     _procedure_site(workdir, postgres_url)
@@ -69,12 +72,19 @@ def test_check_lists_what_a_real_site_has_and_lacks(workdir, postgres_url):
     assert "- missing procedure spSOapiSalesOrdIns" in out and "- StgSOLine: missing column ExtAmt" in out
     assert "tciSurrogateKey_R" not in out  # replica-only: not expected of a real site
     assert "warning: [sage500] timezone is not set" in out
+    chicago = datetime.now(ZoneInfo("America/Chicago")).strftime("%z")  # -0500 or -0600
+    assert f"the database server's clock is at UTC{chicago[:3]}:{chicago[3:]} now" in out
     with engine.begin() as conn:
         conn.execute(text('ALTER TABLE "StgSOLine" ADD COLUMN "ExtAmt" NUMERIC(15, 3)'))
         for name in ("spSOapiSalesOrdIns", "spGetNextSurrogateKey", "spGetNextBlockSurrogateKey"):
             conn.execute(text(f'CREATE PROCEDURE "{name}"() LANGUAGE SQL AS $$ SELECT 1 $$'))
     replica.create(engine)  # puts back the extension table (and nothing it would overwrite)
     engine.dispose()
+    _procedure_site(workdir, postgres_url, "UTC")  # as `erpsync init` writes it, on a server that is not on UTC
+    wrong = invoke("check")
+    assert wrong.exit_code == 0 and "warning: [sage500] timezone 'UTC' is at UTC+00:00 now; the database server's " \
+        f"clock is at UTC{chicago[:3]}:{chicago[3:]} now" in wrong.stdout
+    assert f"would be converted {abs(int(chicago[:3]))} hours off" in wrong.stdout
     _procedure_site(workdir, postgres_url, "America/Chicago")
     fixed = invoke("check")
     assert fixed.exit_code == 0, fixed.output
@@ -90,3 +100,15 @@ def test_init_writes_the_sage_clock(workdir):
     assert 'timezone = "UTC"' in written
     settings = config.load(workdir / "erpsync.toml")
     assert settings.sage500.timezone == "UTC" and "timezone" in settings.sage500.model_fields_set
+
+
+def test_the_server_clock_offset_from_a_naive_sql_server_reading_or_an_aware_one():
+    from datetime import timedelta, timezone
+
+    from erpsync.sage500.schema_check import utc_offset
+
+    utc = datetime(2026, 3, 8, 8, 1, 7, tzinfo=timezone.utc)  # just after Chicago moved to CDT (UTC-5)
+    assert utc_offset(datetime(2026, 3, 8, 3, 1, 7), utc) == timedelta(hours=-5)  # GETDATE(): naive local time
+    assert utc_offset(datetime(2026, 3, 8, 3, 4, 50), utc) == timedelta(hours=-5)  # a clock minutes off
+    assert utc_offset(datetime(2026, 3, 8, 13, 31), utc) == timedelta(hours=5, minutes=30)  # Asia/Kolkata
+    assert utc_offset(datetime(2026, 3, 8, 2, 1, tzinfo=ZoneInfo("America/Chicago")), utc) == timedelta(hours=-6)

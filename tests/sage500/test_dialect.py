@@ -103,6 +103,8 @@ def scenario(engine, make_order, stock) -> None:
     gw.stock_levels(["MAIN", "EAST"])
     gw.prices("USD")
     gw.prices("USD", "MAIN")
+    with engine.connect() as conn:  # `erpsync check` reads the server's clock on a real site only
+        conn.execute(sql.server_clock()).scalar_one()
     history.quantities(engine, "SOA", ["WIDGET-BLU-L"], days=30)  # the data-quality checks' reads
     history.list_prices(engine, "SOA", "USD", ["WIDGET-BLU-L"], warehouse_id="MAIN")
     history.hold(engine, "113-1000000-0000001")

@@ -3,13 +3,15 @@ printed; exit 1 when one fails.
 
 The Sage check reads the target's schema (tables and columns, the staging columns erpsync writes, the Amazon
 extension tables and, on a real site, the stored procedures it calls) and warns when a real site has no
-``[sage500] timezone``. On first run with the embedded default (a replica in a SQLite file that does not exist
-yet) this command — not the health check — creates and seeds the replica, so ``erpsync init && erpsync check``
-needs no other step.
+``[sage500] timezone``, or one whose UTC offset now is not that of the database server's clock (``erpsync init``
+writes "UTC", right only for a server kept on UTC). On first run with the embedded default (a replica in a SQLite
+file that does not exist yet) this command — not the health check — creates and seeds the replica, so
+``erpsync init && erpsync check`` needs no other step.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +25,7 @@ from erpsync.commands import config_errors
 from erpsync.config import Settings
 from erpsync.runtime.health import Check, run_checks, shown
 from erpsync.sage500 import replica
+from erpsync.sage500.clock import zone
 from erpsync.sage500.engine import engine_from_settings, real_sage
 from erpsync.sage500.gateway import Sage500Gateway
 
@@ -72,21 +75,41 @@ def check_sage500(settings: Settings) -> Check:
     sage = settings.sage500
     url = settings.resolve_url(sage.url)
     seeded = seed_embedded_replica(settings)
+    real = real_sage(sage.mode, url)
     with Sage500Gateway.from_settings(settings) as gateway:
         report = gateway.schema_report()
+        offset = gateway.server_utc_offset() if real else None
     problems = list(report.problems)
     if problems and sage.mode == "replica":
         problems.append("to add what is missing to the replica: erpsync sage500 replica create")
-    real = real_sage(sage.mode, url)
     info, warnings = [], []
     if real:
         for group in report.groups:
             info.append(f"{group.name}: {len(group.present)} present"
                         + (f" ({', '.join(group.present)})" if len(group.present) <= 4 and group.present else "")
                         + (f"; missing: {', '.join(group.missing)}" if group.missing else "; none missing"))
-        if "timezone" not in sage.model_fields_set:
-            warnings.append("[sage500] timezone is not set: Sage's local times (TranDate, ship dates) are read as "
-                            "UTC; set it to the SQL Server's time zone, e.g. timezone = \"America/Chicago\"")
+        warnings += _clock_warnings(sage, offset)
     detail = (f"{sage.mode} {shown(url)}: schema {'incomplete' if problems else 'complete'}; "
               f"Sage clock {sage.timezone}" + (f"; {seeded}" if seeded else ""))
     return Check("sage500", not problems, detail, problems, warnings, info)
+
+
+def _clock_warnings(sage, offset: timedelta | None) -> list[str]:
+    """A real site's clock: the zone not set, or set to one whose offset now is not the database server's."""
+    server = f"; the database server's clock is at {_utc(offset)} now" if offset is not None else ""
+    if "timezone" not in sage.model_fields_set:
+        return [f"[sage500] timezone is not set: Sage's local times (TranDate, ship dates) are read as UTC{server}; "
+                f"set it to the SQL Server's time zone, e.g. timezone = \"America/Chicago\""]
+    configured = datetime.now(zone(sage.timezone)).utcoffset()
+    if offset is not None and offset != configured:
+        hours = abs(offset - configured).total_seconds() / 3600
+        return [f"[sage500] timezone {sage.timezone!r} is at {_utc(configured)} now{server}: Sage's local times "
+                f"(TranDate, ship dates) would be converted {hours:g} hours off; set it to the SQL Server's time "
+                f"zone"]
+    return []
+
+
+def _utc(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"

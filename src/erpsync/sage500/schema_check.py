@@ -5,6 +5,7 @@ Sage site — the stored procedures it calls. ``erpsync check`` prints the repor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Connection, inspect
 
@@ -67,11 +68,30 @@ class SchemaCheck(SageDatabase):
             problems += [f"missing procedure {name}" for name, ok in procedures if not ok]
         return SchemaReport(groups, problems)
 
+    def server_utc_offset(self) -> timedelta | None:
+        """How far the database server's clock is from UTC now, to the quarter hour (what Sage's local times are
+        written in; the replica on SQLite keeps UTC: None)."""
+        def read(conn: Connection) -> timedelta | None:
+            if conn.dialect.name == "sqlite":
+                return None
+            return utc_offset(conn.execute(sql.server_clock()).scalar_one(), datetime.now(timezone.utc))
+
+        return self._read(read)
+
     @staticmethod
     def _procedures(conn: Connection, names: tuple[str, ...]) -> set[str]:
         if conn.dialect.name == "sqlite":  # SQLite has no stored procedures
             return set()
         return {row.name.lower() for row in conn.execute(sql.procedures_present(), {"names": list(names)})}
+
+
+def utc_offset(server_now: datetime, utc_now: datetime) -> timedelta:
+    """The offset of a server's clock reading: an aware reading's own; a naive (local) one's distance from
+    ``utc_now``, to the quarter hour (a clock a few minutes off, or a slow reply, still gives its zone's offset)."""
+    if server_now.tzinfo is not None:
+        return server_now.utcoffset() or timedelta(0)
+    seconds = (server_now - utc_now.astimezone(timezone.utc).replace(tzinfo=None)).total_seconds()
+    return timedelta(minutes=15 * round(seconds / 900))
 
 
 def _group(name: str, items: list[tuple[str, bool]]) -> SchemaGroup:

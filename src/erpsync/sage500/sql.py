@@ -503,3 +503,10 @@ def procedures_present():
                      schema=_unquoted("INFORMATION_SCHEMA"))
     name = routines.c[_unquoted("ROUTINE_NAME")]
     return select(name.label("name")).where(name.in_(bindparam("names", expanding=True)))
+
+
+@statement()
+def server_clock():
+    """The database server's clock: SQL Server's local wall-clock time (what Sage writes; ``GETDATE()``), an
+    aware time on PostgreSQL (its session time zone); compared with UTC by ``erpsync check``."""
+    return select(func.current_timestamp().label("now"))
