@@ -4,7 +4,7 @@ both daylight-saving changes of America/Chicago in 2026 (Mar 8 02:00 CST → 03:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, update
@@ -78,3 +78,44 @@ def test_ship_dates_read_as_utc_across_daylight_saving(sage_engine, make_order, 
     warehouse.post_shipment(sage_engine, pending)  # posted: the date comes from tsoShipment.TranDate
     [record] = gateway.shipments([pending]).records
     assert record.TranStatus == 3 and record.ShipDate == instant
+
+
+def test_price_sheets_are_in_force_by_sages_clock(sage_engine):
+    """A price the site keyed to take effect in two hours of Sage's local time is not in force yet — though that
+    local time is already past in UTC (Chicago is behind): the listing prices and the data-quality check read the
+    sheets at Sage's now."""
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from erpsync import model
+    from erpsync.flows import prices, quality
+
+    gateway = Sage500Gateway(sage_engine, clock=CHICAGO)
+    settings = Settings()
+    in_force = prices.sheet_prices(settings, gateway, "ATVPDKIKX0DER")["WIDGET-BLU-L"]
+    with sage_engine.begin() as conn:
+        row = conn.execute(select(s.timPriceSheet).join(s.timItem, s.timItem.c.ItemKey == s.timPriceSheet.c.ItemKey)
+                           .join(s.timWarehouse, s.timWarehouse.c.WhseKey == s.timPriceSheet.c.WhseKey)
+                           .where(s.timItem.c.ItemID == "WIDGET-BLU-L", s.timPriceSheet.c.CurrID == "USD",
+                                  s.timWarehouse.c.WhseID == "MAIN")
+                           .order_by(s.timPriceSheet.c.EffectiveDate.desc())).mappings().first()
+        conn.execute(insert(s.timPriceSheet).values(
+            {**row, "EffectiveDate": CHICAGO.to_sage() + timedelta(hours=2), "ListPrice": Decimal("999")}))
+    assert prices.sheet_prices(settings, gateway, "ATVPDKIKX0DER")["WIDGET-BLU-L"] == in_force
+    money = {"amount": "20", "currency": "USD"}
+    nothing = {"amount": "0", "currency": "USD"}
+    order = model.parse(model.Order, {
+        "amazon_order_id": "113-0000003-0000009", "marketplace_id": "ATVPDKIKX0DER", "status": "Unshipped",
+        "fulfillment_channel": "MFN", "purchase_date": "2026-03-01T10:00:00Z", "last_update_date":
+        "2026-03-01T10:00:00Z", "lines": [{
+            "order_item_id": "10000000000001", "sku": "WIDGET-BLU-L", "quantity": 1, "unit_price": money,
+            "item_price": money, **{k: nothing for k in (
+                "shipping_price", "shipping_discount", "promotion_discount", "gift_wrap_price", "item_tax",
+                "shipping_tax", "gift_wrap_tax", "promotion_discount_tax", "shipping_discount_tax")}}]},
+        record="test")
+    evidence = quality.evidence(gateway.engine, "SOA", order, ["WIDGET-BLU-L"], settings,
+                                sage_now=gateway.clock.to_sage())
+    assert evidence.prices == {"WIDGET-BLU-L": in_force}
+    in_utc = quality.evidence(gateway.engine, "SOA", order, ["WIDGET-BLU-L"], settings)  # the old reading
+    assert in_utc.prices == {"WIDGET-BLU-L": Decimal("999")}

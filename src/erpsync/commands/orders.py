@@ -67,7 +67,8 @@ def _sage_items(order: model.Order, settings: config_mod.Settings):
             skus = resolve_skus(order, settings.mapping, known)
             records = gateway.items({m.item_id for m in skus.values()})
             evidence = quality.evidence(gateway.engine, gateway.company_id, order,
-                                        {m.item_id for m in skus.values()}, settings)
+                                        {m.item_id for m in skus.values()}, settings,
+                                        sage_now=gateway.clock.to_sage())
     except errors.Retryable as exc:
         return _unchecked(order, settings, f"Sage database unreachable ({exc})")
     items = {r.ItemID: ItemInfo(r.ItemID, r.ShortDesc, r.UnitMeasID or "") for r in records.values()}

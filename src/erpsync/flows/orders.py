@@ -623,7 +623,8 @@ def write(ctx: JobContext, binder: Binder, order: model.Order) -> WrittenOrder:
     returns the existing order when a run whose reply was lost had written it; journal 'written'."""
     gateway = binder.gateway
     items, known = enrich(gateway, order, ctx.settings.mapping)
-    review = quality.check(gateway.engine, gateway.company_id, order, known, ctx.settings)
+    review = quality.check(gateway.engine, gateway.company_id, order, known, ctx.settings,
+                           sage_now=gateway.clock.to_sage())
     staged = staged_order(order, ctx.settings, items, known_item_ids=known, review=review)
     written = gateway.create_sales_order(staged)
     if os.environ.get(CRASH_AFTER_SAGE_COMMIT) == "1":

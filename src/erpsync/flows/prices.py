@@ -30,7 +30,7 @@ def sheet_prices(settings: Settings, gateway: Sage500Gateway, marketplace_id: st
     if not rules.enabled:
         return {}
     return pricing.prices(gateway.engine, gateway.company_id, mapping.currency_for(marketplace_id),
-                          sheet=rules.sheet, whse_id=rules.warehouse)
+                          sheet=rules.sheet, whse_id=rules.warehouse, at=gateway.clock.to_sage())
 
 
 def offer_values(sheet_price: Decimal, settings: Settings) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from typing import TYPE_CHECKING, Any
@@ -53,10 +54,11 @@ class Evidence:
 
 
 def check(engine: Engine, company_id: str, order: model.Order, known_item_ids: Iterable[str],
-          settings: Settings) -> list[str]:
+          settings: Settings, *, sage_now: datetime | None = None) -> list[str]:
     """:func:`review` with the evidence read from Sage (the order flow, before it writes)."""
     item_ids = item_ids_of(order, settings, known_item_ids)
-    return review(order, item_ids, settings.quality, evidence(engine, company_id, order, item_ids.values(), settings))
+    return review(order, item_ids, settings.quality,
+                  evidence(engine, company_id, order, item_ids.values(), settings, sage_now=sage_now))
 
 
 def held(written: WrittenOrder, staged: StagedOrder) -> tuple[str, dict[str, Any]]:
@@ -107,15 +109,19 @@ def review(order: model.Order, item_ids: Mapping[str, str], settings: QualitySet
 
 
 def evidence(engine: Engine, company_id: str, order: model.Order, item_ids: Iterable[str],
-             settings: Settings) -> Evidence:
-    """Read the price sheet and the quantity history of the order's items (only what the checks need)."""
+             settings: Settings, *, sage_now: datetime | None = None) -> Evidence:
+    """Read the price sheet and the quantity history of the order's items (only what the checks need).
+    ``sage_now``: now on Sage's clock (naive local time, ``gateway.clock.to_sage()``), which the price sheets'
+    EffectiveDate and the orders' TranDate are in; None: now in UTC."""
     checks, wanted = set(settings.quality.checks), sorted(set(item_ids))
     prices = history_ = None
     if "price" in checks:
         warehouse = settings.mapping.warehouses.get(order.fulfillment_channel.value)
-        prices = history.list_prices(engine, company_id, order.currency or "", wanted, warehouse_id=warehouse)
+        prices = history.list_prices(engine, company_id, order.currency or "", wanted, warehouse_id=warehouse,
+                                     now=sage_now)
     if "quantity" in checks:
-        history_ = history.quantities(engine, company_id, wanted, days=settings.quality.quantity_history_days)
+        history_ = history.quantities(engine, company_id, wanted, days=settings.quality.quantity_history_days,
+                                      now=sage_now)
     return Evidence(prices=prices, history=history_)
 
 

@@ -15,7 +15,8 @@ from erpsync.sage500.availability import reading
 
 def prices(engine: Engine, company_id: str, currency: str, *, sheet: str = "ListPrice", whse_id: str | None = None,
            at: datetime | None = None) -> dict[str, Decimal]:
-    """The sheet price per ItemID (items without one, or with an empty or zero price, are absent)."""
+    """The sheet price per ItemID (items without one, or with an empty or zero price, are absent). ``at``: an
+    aware instant, or a naive one already on Sage's clock (``gateway.clock.to_sage()``, as EffectiveDate is)."""
     params = {"company_id": company_id, "currency": currency, "now": s.sage_time(at), "whse_id": whse_id}
     found: dict[str, Decimal] = {}
     with reading(f"price sheet {sheet} ({currency})"), engine.connect() as conn:
