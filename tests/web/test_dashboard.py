@@ -48,3 +48,16 @@ def test_orders_page_paginates_filters_and_shows_the_sites_zone(make_web):
     assert "113-0000000-0000002" in found.text
     assert client.get("/orders/113-9999999-9999999").status_code == 404
     assert client.get("/api/orders", params={"status": "nonsense"}).status_code == 400
+
+
+def test_an_id_no_row_can_have_is_not_found_rather_than_a_server_error(web):
+    """SQLite's INTEGER holds 64 bits: a larger id in a URL or a form names no row (it crashed the lookup)."""
+    huge = str(2**64)
+    client = web.session()
+    for path in (f"/dead-letters/{huge}", f"/feeds/{huge}", f"/api/dead-letters/{huge}", f"/api/feeds/{huge}"):
+        assert client.get(path).status_code == 404, path
+    assert client.post(f"/api/dead-letters/{huge}/replay", headers={"X-CSRF-Token": web.csrf(client)}).status_code \
+        == 409
+    done = client.post("/dead-letters/action", data={"action": "discard", "id": huge, "confirm": "yes",
+                                                     "csrf_token": web.csrf(client)})
+    assert done.status_code == 200 and f"dead letter {huge} does not exist" in done.text
