@@ -76,6 +76,12 @@ def _page(page: int, per_page: int) -> tuple[int, int]:
     return page, per_page
 
 
+def page_of(items: list[Any], page: int = 1, per_page: int = 50) -> Page:
+    """One page of a list already read whole (a feed's messages, a reconciliation's differences)."""
+    page, per_page = _page(page, per_page)
+    return Page(items[(page - 1) * per_page:page * per_page], page, per_page, len(items))
+
+
 def flow_status(store: Store) -> list[FlowStatus]:
     now = utcnow()
     with store.reader.connect() as conn:
