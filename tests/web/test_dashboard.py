@@ -93,3 +93,12 @@ def test_a_feeds_messages_and_the_reconciliation_are_paginated_and_filtered(web)
     assert skus(client.get("/reconciliation", params={"q": "005"}).text) == ["SKU-005"]
     beyond = client.get("/orders", params={"page": 9, "per_page": 5})
     assert "per_page=5&page=1" in beyond.text  # past the last page, "newer" goes to the last one
+
+
+def test_a_page_asked_for_with_a_bad_parameter_says_which_on_a_page(web):
+    client = web.session()
+    answer = client.get("/orders", params={"page": "abc"})
+    assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html")
+    assert "page: Input should be a valid integer" in answer.text
+    api = client.get("/api/orders", params={"page": "abc"}, headers={"Accept": "application/json"})
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "page"]  # scripts keep JSON
