@@ -47,6 +47,8 @@ def test_orders_page_paginates_filters_and_shows_the_sites_zone(make_web):
     found = client.get("/orders", params={"q": "0000000003"})  # a Sage TranNo finds its order
     assert "113-0000000-0000002" in found.text
     assert client.get("/orders/113-9999999-9999999").status_code == 404
+    for wildcard in ("%", "_13", "113-0000000-000000_"):  # a search is text, not a LIKE pattern
+        assert 'href="/orders/113-' not in client.get("/orders", params={"q": wildcard}).text, wildcard
     assert client.get("/api/orders", params={"status": "nonsense"}).status_code == 400
 
 
