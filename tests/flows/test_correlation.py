@@ -4,6 +4,7 @@ on every line of a web request."""
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import structlog
@@ -43,6 +44,36 @@ def test_every_line_of_an_orders_jobs_names_the_order(pipeline, capsys):
     finally:
         structlog.contextvars.clear_contextvars()
         logs.configure()
+
+
+def test_an_unhandled_error_is_one_line_with_the_request_id_and_no_message(pipeline, capsys):
+    """A bug in a handler: the log gets one line naming the request, the exception's type and erpsync's frames,
+    not a traceback without a correlation id whose message may quote buyer data; the caller gets a 500."""
+    logs.configure(json=True)
+    server = start_web(pipeline.runtime)
+    try:
+        def broken():
+            raise ValueError("parameters: ('Jane Roe', '42 Quiet Lane')")
+
+        server._server.config.app.add_api_route("/api/broken", broken)
+        capsys.readouterr()
+        answer = httpx.get(f"{server.url}/api/broken", headers={"Authorization": "Bearer test-api-token",
+                                                                 "X-Request-Id": "req-500"})
+        assert answer.status_code == 500 and "req-500" in answer.json()["error"]
+        assert answer.headers["x-request-id"] == "req-500"
+        err = capsys.readouterr().err
+        assert "Jane Roe" not in err and "Traceback" not in err
+        [line] = [e for e in lines_of(err) if e["event"] == "web.unhandled"]
+        assert line["correlation_id"] == "req-500" and line["error"] == "ValueError"
+        assert line["frames"] and all(re.fullmatch(r"\w+\.py:\d+ \S+", f) for f in line["frames"])
+    finally:
+        server.stop()
+        structlog.contextvars.clear_contextvars()
+        logs.configure()
+
+
+def lines_of(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def test_a_line_outside_any_job_names_its_own_record_or_a_dash():

@@ -67,6 +67,12 @@ def test_purge_redacts_every_trace_past_retention_keeps_sage_and_the_replay_read
     # a message stuck in retries for longer than the retention carries the whole order too
     store.job_key_claim("apply_order:stuck", job="apply_order", queue="sage500", due_at=utcnow() - 2 * RETENTION,
                         stale_after=timedelta(days=1), message={"job": "apply_order", "payload": dead.payload})
+    # a past error of the shipped order that quoted the buyer (the journal keeps the last one)
+    quoted = sorted(buyer_data)[0]
+    store.journal_set(shipped, "shipped", error=f"carrier refused the label for {quoted}")
+    # an ORDER_CHANGE notification in the inbox (stored without personal data, but purged all the same)
+    store.inbox_add("0f6a1b2c-0000-4000-8000-000000000041", notification_type="ORDER_CHANGE",
+                    amazon_order_id=shipped, payload={"amazon_order_id": shipped, "buyer": {"name": quoted}})
     assert all(value in store_text(store) for value in buyer_data)
     sage_before = (pipeline.sage_order(shipped), sage_names(pipeline))
 
@@ -79,7 +85,7 @@ def test_purge_redacts_every_trace_past_retention_keeps_sage_and_the_replay_read
     # a month and a day later (the command, as the schedule runs it): nothing personal is left anywhere
     later = utcnow() + RETENTION + timedelta(days=1)
     report = pii.purge(store, RETENTION, now=later)
-    assert report.orders == 1 and report.counts["dead_letters"] == 1
+    assert report.orders == 1 and report.counts["dead_letters"] == 1 and report.counts["journal"] == 1
     text = store_text(store)
     assert [value for value in buyer_data if value in text] == []
     purged = store.dead_letters.get(dead.id).payload

@@ -4,43 +4,57 @@ login sessions and their cookie flags, CSRF, the login rate limit, and /metrics.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
+
 import httpx
 import pytest
-from starlette.routing import Route
+from fastapi.routing import iter_route_contexts
 
+from erpsync.web import demo
 from erpsync.web.auth import is_public
 from tests.web.conftest import API_TOKEN, PASSWORD, USER, dead_letter
 
 BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
-def _routes(routes):
-    for route in routes:
-        included = getattr(route, "original_router", None)  # FastAPI's include_router
-        yield from _routes(included.routes) if included is not None else (route,)
-
-
 def protected_routes(app) -> list[tuple[str, str]]:
-    """(method, path with its parameters filled in) of every route of the app but the public ones."""
+    """(method, path with its parameters filled in) of every route the app serves but the public ones, as FastAPI
+    routes them: a router included in another one keeps the prefixes of both (``/api`` + ``/feeds``)."""
     found = []
-    for route in _routes(app.routes):
-        if not isinstance(route, Route) or is_public(route.path):
+    for route in iter_route_contexts(app.routes):
+        assert route.path and route.methods, f"{route!r}: not an HTTP route, so this test cannot request it"
+        if is_public(route.path):
             continue
-        path = route.path.replace("{amazon_order_id}", "113-0000000-0000001").replace("{dead_letter_id}", "1") \
-            .replace("{action}", "discard").replace("{name}", "feeds").replace("{batch_id}", "1") \
-            .replace("{settlement_id}", "23456789012")
+        path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: PARAMETERS[m.group(1)], route.path)
         for method in sorted(route.methods - {"HEAD"}):
             found.append((method, path))
     return found
 
 
+PARAMETERS = {"amazon_order_id": "113-0000000-0000001", "dead_letter_id": "1", "action": "discard",
+              "batch_id": "1", "settlement_id": "23456789012"}  # a new parameter fails the test until named here
+
+
+class NoControls:
+    actions: ClassVar[dict[str, str]] = {}
+
+    def act(self, action: str) -> str:  # pragma: no cover - refused before it is called
+        raise AssertionError(action)
+
+
 def test_every_route_but_health_and_the_webhook_refuses_a_visitor_without_credentials(web):
     dead_letter(web.runtime)
-    routes = protected_routes(web.server._server.config.app)
+    app = web.server._server.config.app
+    demo.install(app, NoControls())  # the guided demo's page (erpsync demo --serve) is behind the login too
+    routes = protected_routes(app)
     paths = {path for _, path in routes}
     assert {"/", "/orders", "/dead-letters", "/api/status", "/metrics", "/openapi.json", "/logout",
             "/dead-letters/action", "/feeds", "/feeds/1", "/reconciliation", "/reconciliation/fix", "/settlements",
-            "/settlements/23456789012", "/api/settlements", "/api/settlements/23456789012"} <= paths
+            "/settlements/23456789012", "/api/settlements", "/api/settlements/23456789012", "/api/feeds",
+            "/api/feeds/1", "/api/reconciliation", "/api/reconciliation/fix", "/demo"} <= paths
+    assert len(routes) == len(set(routes)), "a route was counted twice: its path lost a prefix"
+    public = {route.path for route in iter_route_contexts(app.routes) if is_public(route.path)}
+    assert public == {"/health", "/notifications", "/login"}
     for method, path in routes:
         answer = httpx.request(method, web.url + path)
         assert answer.status_code == 401, (method, path, answer.text)
@@ -100,6 +114,7 @@ def test_login_sets_a_hardened_session_cookie_and_logout_ends_it(web):
     assert httpx.get(f"{web.url}/orders", headers=session).status_code == 401
     # only the store's hash of the token is kept: the token itself opens nothing from a copy of the store
     import sqlalchemy as sa
+
     from erpsync.runtime.store import web_sessions
     with web.runtime.store.reader.connect() as conn:
         assert token not in {row.token_hash for row in conn.execute(sa.select(web_sessions))}

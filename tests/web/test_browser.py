@@ -87,6 +87,7 @@ def test_a_person_repairs_an_unknown_sku_from_the_dashboard(make_pipeline, brows
             assert pipeline.runtime.store.dead_letters.list("open"), "nothing happens before the confirmation"
             page.click("button:has-text('Confirm replay')")
             assert "queued again" in page.inner_text("ul.result")
+            page.screenshot(path=shots / "replayed.png", full_page=True)
             pipeline.wait_journal([oid], ("written",), timeout=60)
 
             # before any settlement the page says so; then Amazon closes one and the workers post it
@@ -112,12 +113,10 @@ def test_a_person_repairs_an_unknown_sku_from_the_dashboard(make_pipeline, brows
         shown = entry.updated_at.astimezone(ZoneInfo("America/Chicago")).strftime("%Y-%m-%d %H:%M:%S %Z")
         assert shown in main and "Times in America/Chicago" in main  # the site's zone, not UTC
         page.screenshot(path=shots / "order.png", full_page=True)
-        page.goto(f"{url}/feeds")
+        page.goto(f"{url}/feeds")  # their screenshots, with a feed and a reconciliation: test_inventory_pages.py
         assert "no feeds match" in page.inner_text("main")
-        page.screenshot(path=shots / "feeds.png", full_page=True)
         page.goto(f"{url}/reconciliation")
         assert "Never reconciled" in page.inner_text("main")
-        page.screenshot(path=shots / "reconciliation.png", full_page=True)
         page.goto(f"{url}/settlements")
         row = page.locator(f"tr[data-settlement='{sid}']")
         assert row.locator(".badge").inner_text() == "posted" and closed["totalAmount"] in row.inner_text()

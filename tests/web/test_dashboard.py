@@ -47,4 +47,60 @@ def test_orders_page_paginates_filters_and_shows_the_sites_zone(make_web):
     found = client.get("/orders", params={"q": "0000000003"})  # a Sage TranNo finds its order
     assert "113-0000000-0000002" in found.text
     assert client.get("/orders/113-9999999-9999999").status_code == 404
+    for wildcard in ("%", "_13", "113-0000000-000000_"):  # a search is text, not a LIKE pattern
+        assert 'href="/orders/113-' not in client.get("/orders", params={"q": wildcard}).text, wildcard
     assert client.get("/api/orders", params={"status": "nonsense"}).status_code == 400
+
+
+def test_an_id_no_row_can_have_is_not_found_rather_than_a_server_error(web):
+    """SQLite's INTEGER holds 64 bits: a larger id in a URL or a form names no row (it crashed the lookup)."""
+    huge = str(2**64)
+    client = web.session()
+    for path in (f"/dead-letters/{huge}", f"/feeds/{huge}", f"/api/dead-letters/{huge}", f"/api/feeds/{huge}"):
+        assert client.get(path).status_code == 404, path
+    assert client.post(f"/api/dead-letters/{huge}/replay", headers={"X-CSRF-Token": web.csrf(client)}).status_code \
+        == 409
+    done = client.post("/dead-letters/action", data={"action": "discard", "id": huge, "confirm": "yes",
+                                                     "csrf_token": web.csrf(client)})
+    assert done.status_code == 200 and f"dead letter {huge} does not exist" in done.text
+
+
+def test_a_feeds_messages_and_the_reconciliation_are_paginated_and_filtered(web):
+    """Both lists can run to thousands of SKUs: they page (the pager keeps the page size and the filters) and
+    filter by result or cause and by SKU."""
+    listings = web.runtime.store.listings
+    sends = {f"SKU-{n:03d}": {"quantity": n} for n in range(7)}
+    [batch] = listings.record_scan("ATVPDKIKX0DER", {}, sends, {}, 100)
+    causes = ("drift", "unknown SKU")
+    listings.reconciliation_add("ATVPDKIKX0DER", {"compared": 7, "differences": [
+        {"sku": f"SKU-{n:03d}", "channel": "MFN", "sage": n, "amazon": n + 1, "cause": causes[n % 2],
+         "since": None, "age": None} for n in range(7)]})
+    client = web.session()
+
+    def skus(text: str) -> list[str]:
+        return re.findall(r'<td class="id">(SKU-\d+)</td>', text)
+
+    first = client.get(f"/feeds/{batch}", params={"per_page": 3})
+    assert skus(first.text) == ["SKU-000", "SKU-001", "SKU-002"] and "page 1 of 3 · 7 in all" in first.text
+    assert "per_page=3&page=2" in first.text  # the next page keeps its size
+    assert skus(client.get(f"/feeds/{batch}", params={"per_page": 3, "page": 3}).text) == ["SKU-006"]
+    assert skus(client.get(f"/feeds/{batch}", params={"q": "sku-004"}).text) == ["SKU-004"]
+    assert skus(client.get(f"/feeds/{batch}", params={"result": "refused"}).text) == []
+    assert len(skus(client.get(f"/feeds/{batch}", params={"result": "in flight"}).text)) == 7
+
+    drift = client.get("/reconciliation", params={"cause": "drift", "per_page": 2})
+    assert skus(drift.text) == ["SKU-000", "SKU-002"] and "page 1 of 2 · 4 in all" in drift.text
+    assert skus(client.get("/reconciliation", params={"cause": "drift", "per_page": 2, "page": 2}).text) == \
+        ["SKU-004", "SKU-006"]
+    assert skus(client.get("/reconciliation", params={"q": "005"}).text) == ["SKU-005"]
+    beyond = client.get("/orders", params={"page": 9, "per_page": 5})
+    assert "per_page=5&page=1" in beyond.text  # past the last page, "newer" goes to the last one
+
+
+def test_a_page_asked_for_with_a_bad_parameter_says_which_on_a_page(web):
+    client = web.session()
+    answer = client.get("/orders", params={"page": "abc"})
+    assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html")
+    assert "page: Input should be a valid integer" in answer.text
+    api = client.get("/api/orders", params={"page": "abc"}, headers={"Accept": "application/json"})
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "page"]  # scripts keep JSON

@@ -52,3 +52,14 @@ def test_compose_services_run_real_commands_on_a_valid_config(tmp_path):
     settings = config_mod.load(DEPLOY / "erpsync.compose.toml")
     assert settings.queue.url.startswith("redis://") and settings.state.url.startswith("postgresql")
     assert settings.sage500.mode == "procedure"
+
+
+def test_every_dashboard_page_has_a_screenshot_shown_in_the_readme():
+    """Each page template (the browser tests take the screenshots: ERPSYNC_SCREENSHOTS=docs/screenshots)."""
+    templates = REPO / "src" / "erpsync" / "web" / "templates"
+    shot = {"message": "replayed"}  # the result page, after a replay
+    readme = (REPO / "README.md").read_text()
+    for page in sorted(p.stem for p in templates.glob("*.html") if p.stem not in ("base", "_pager")):
+        name = shot.get(page, page.replace("_", "-"))
+        assert (REPO / "docs" / "screenshots" / f"{name}.png").is_file(), page
+        assert f"](docs/screenshots/{name}.png)" in readme, page

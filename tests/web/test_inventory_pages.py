@@ -148,3 +148,6 @@ def test_screenshots_of_the_feeds_and_reconciliation_pages(shop, request):
     page.click("header >> text=Reconciliation")
     assert "drift" in page.inner_text("main")
     page.screenshot(path=folder / "reconciliation.png", full_page=True)
+    page.click("button:has-text('fix drift')")
+    assert page.locator("h1").inner_text().startswith("Reconcile") and SKUS[1] in page.inner_text("main")
+    page.screenshot(path=folder / "reconciliation-fix.png", full_page=True)

@@ -28,7 +28,8 @@ def web(host: Optional[str] = typer.Option(None, "--host", help="Address to list
         config: Optional[Path] = typer.Option(None, "--config", "-c",
                                               help="Config file (default: $ERPSYNC_CONFIG or ./erpsync.toml)")
         ) -> None:
-    """Serve the ORDER_CHANGE webhook receiver, /health and /metrics (the cloud side, with --queue amazon workers)."""
+    """Serve the dashboard, its API, the ORDER_CHANGE webhook receiver, /health and /metrics (the cloud side, with
+    --queue amazon workers)."""
     logs.configure()
     with config_errors():
         settings = config_mod.load(config)

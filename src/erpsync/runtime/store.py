@@ -88,6 +88,8 @@ cursors = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+ROW_IDS = range(1, 2**63)  # the ids an autoincrement key can have (SQLite's INTEGER, PostgreSQL's BIGINT)
+
 dead_letters = sa.Table(
     "dead_letters", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -829,6 +831,8 @@ class DeadLetters:
             return dead_id
 
     def get(self, id: int) -> DeadLetter | None:
+        if id not in ROW_IDS:  # e.g. typed into a URL: no row has it, and SQLite cannot even compare it
+            return None
         with self.reader.connect() as conn:
             row = conn.execute(sa.select(dead_letters).where(dead_letters.c.id == id)).first()
         return DeadLetter(**row._mapping) if row else None
@@ -1033,6 +1037,8 @@ class ListingStore:
     # feeds -----------------------------------------------------------------------------------------------------
 
     def feed(self, batch_id: int) -> ListingFeed | None:
+        if batch_id not in ROW_IDS:
+            return None
         with self.reader.connect() as conn:
             row = conn.execute(sa.select(listing_feeds).where(listing_feeds.c.id == batch_id)).first()
         return ListingFeed(**row._mapping) if row else None

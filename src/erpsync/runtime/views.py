@@ -76,6 +76,12 @@ def _page(page: int, per_page: int) -> tuple[int, int]:
     return page, per_page
 
 
+def page_of(items: list[Any], page: int = 1, per_page: int = 50) -> Page:
+    """One page of a list already read whole (a feed's messages, a reconciliation's differences)."""
+    page, per_page = _page(page, per_page)
+    return Page(items[(page - 1) * per_page:page * per_page], page, per_page, len(items))
+
+
 def flow_status(store: Store) -> list[FlowStatus]:
     now = utcnow()
     with store.reader.connect() as conn:
@@ -126,7 +132,7 @@ def orders(store: Store, *, status: str | None = None, search: str | None = None
     if status:
         where.append(order_journal.c.status == status)
     if search:
-        where.append(sa.or_(order_journal.c.amazon_order_id.startswith(search.strip()),
+        where.append(sa.or_(order_journal.c.amazon_order_id.startswith(search.strip(), autoescape=True),
                             order_journal.c.tran_no == search.strip()))
     with store.reader.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(order_journal).where(*where)).scalar_one()
@@ -152,7 +158,7 @@ def order_history(store: Store, amazon_order_id: str) -> OrderHistory:
             sa.select(inbox.c.notification_id, inbox.c.notification_type, inbox.c.received_at)
             .where(inbox.c.amazon_order_id == amazon_order_id).order_by(inbox.c.received_at))]
         history.pending = [row.key for row in conn.execute(
-            sa.select(job_keys.c.key).where(job_keys.c.key.contains(amazon_order_id)))]
+            sa.select(job_keys.c.key).where(job_keys.c.key.contains(amazon_order_id, autoescape=True)))]
     history.dead_letters = dead_letter_list(store, status=None, search=amazon_order_id, per_page=MAX_PAGE).items
     return history
 
@@ -180,7 +186,7 @@ def dead_letter_list(store: Store, *, status: str | None = "open", reason: str |
     if job:
         where.append(dead_letters.c.job == job)
     if search:
-        where.append(sa.or_(dead_letters.c.record == search.strip(), dead_letters.c.key.contains(search.strip())))
+        where.append(sa.or_(dead_letters.c.record == search.strip(), dead_letters.c.key.contains(search.strip(), autoescape=True)))
     with store.reader.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(*where)).scalar_one()
         items = [DeadLetter(**row._mapping) for row in conn.execute(
@@ -255,7 +261,7 @@ def feed_messages(store: Store, feed: ListingFeed) -> list[FeedMessage]:
         marker = f"of listings feed {feed.feed_id}:"
         with store.reader.connect() as conn:
             for row in conn.execute(sa.select(dead_letters.c.id, dead_letters.c.message).where(
-                    dead_letters.c.job == "listing_push", dead_letters.c.message.contains(marker))):
+                    dead_letters.c.job == "listing_push", dead_letters.c.message.contains(marker, autoescape=True))):
                 number = row.message.split(marker)[0].rsplit("message ", 1)[-1].strip()
                 if number.isdigit():
                     refused.setdefault(int(number), row.id)
@@ -379,7 +385,7 @@ def settlement_list(store: Store, *, status: str | None = None, search: str | No
     if status:
         where.append(settlements.c.status == status)
     if search:
-        where.append(sa.or_(settlements.c.settlement_id.startswith(search.strip()),
+        where.append(sa.or_(settlements.c.settlement_id.startswith(search.strip(), autoescape=True),
                             settlements.c.report_id == search.strip()))
     with store.reader.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(settlements).where(*where)).scalar_one()

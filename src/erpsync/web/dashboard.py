@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
@@ -52,6 +54,21 @@ def install(app: FastAPI, runtime: Runtime, registry: CollectorRegistry, demo: A
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> JSONResponse:
         return JSONResponse(schema)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A page asked for with a bad parameter (``?page=abc``) answers a page that says which, not JSON."""
+        if not _wants_page(request):
+            return await request_validation_exception_handler(request, exc)
+        lines = [f"{' '.join(str(part) for part in error['loc'][1:]) or 'request'}: {error['msg']}"
+                 for error in exc.errors()]
+        return render.page(request, "message.html", code=422, title="Bad request", lines=lines,
+                           back=request.url.path)
+
+
+def _wants_page(request: Request) -> bool:
+    return (request.method == "GET" and not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", ""))
 
 
 # --- the JSON API --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from erpsync.runtime.jobs import Runtime
 from erpsync.web import auth, render
 
 FEED_STATUSES = ("queued", "IN_QUEUE", "IN_PROGRESS", "DONE", "FATAL", "CANCELLED", "STUCK")
+MESSAGE_RESULTS = ("accepted", "refused", "in flight", "not applied")
 FIX_JOB, FIX_KEY = "reconcile_inventory", "reconcile_inventory:fix"
 
 
@@ -28,6 +29,10 @@ def _queue_fix(runtime: Runtime) -> str:
         return ("reconcile_inventory queued with fix: a sage500 worker records what Sage says now, the amazon side "
                 "compares it with a fresh listings report and sends Sage's quantity of every SKU still drifted")
     return "a reconcile_inventory with fix is already queued; nothing added"
+
+
+def _sku_matches(sku: str, search: str | None) -> bool:
+    return not search or search.strip().lower() in sku.lower()
 
 
 def _reconciliation_json(marketplace_id: str, last: views.Reconciliation | None) -> dict[str, Any]:
@@ -93,16 +98,28 @@ def pages_router(runtime: Runtime) -> APIRouter:
                            oldest=views.oldest_unfinished_feed(store))
 
     @pages.get("/feeds/{batch_id}")
-    def feed(request: Request, batch_id: int) -> Response:
+    def feed(request: Request, batch_id: int, result: str | None = None, q: str | None = None,
+             page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> Response:
         found = store.listings.feed(batch_id)
         messages = views.feed_messages(store, found) if found else []
+        result = result if result in MESSAGE_RESULTS else None
+        counts = {r: sum(m.result == r for m in messages) for r in MESSAGE_RESULTS}
+        shown = [m for m in messages if (result is None or m.result == result) and _sku_matches(m.sku, q)]
         return render.page(request, "feed.html", code=200 if found else 404, nav="feeds", feed=found,
-                           batch_id=batch_id, messages=messages)
+                           batch_id=batch_id, messages=views.page_of(shown, page, per_page), total=len(messages),
+                           results=MESSAGE_RESULTS, counts=counts, result_filter=result or "", q=q or "")
 
     @pages.get("/reconciliation")
-    def reconciliation(request: Request) -> Response:
+    def reconciliation(request: Request, cause: str | None = None, q: str | None = None,
+                       page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=views.MAX_PAGE)) -> Response:
         last = views.last_reconciliations(store, runtime.settings.amazon.marketplace_ids)
-        return render.page(request, "reconciliation.html", nav="reconciliation", last=last)
+        cause = cause if cause in CAUSES else None
+        shown = {m: views.page_of([d for d in r.differences if (cause is None or d["cause"] == cause)
+                                   and _sku_matches(d["sku"], q)], page, per_page)
+                 for m, r in last.items() if r}
+        pager = max(shown.values(), key=lambda p: p.total, default=views.page_of([], page, per_page))
+        return render.page(request, "reconciliation.html", nav="reconciliation", last=last, shown=shown,
+                           result=pager, causes=CAUSES, cause=cause or "", q=q or "")
 
     @pages.post("/reconciliation/fix")
     async def fix(request: Request) -> Response:
