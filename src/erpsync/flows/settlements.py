@@ -23,7 +23,6 @@ writes into Sage, and posts to revenue when it is not (``[mapping.settlement] ch
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -351,9 +350,9 @@ def sync_settlements(ctx: JobContext) -> dict[str, int]:
 @job("import_settlement", queue="amazon")
 def import_settlement(ctx: JobContext, report_id: str, document_id: str) -> dict[str, Any]:
     """Download, parse and categorise one settlement report; hand the summary to post_settlement."""
-    text = Reports(connections.amazon(ctx)).download_document(document_id)
-    categorised, skipped = read(io.StringIO(text), ctx.settings, source=f"report {report_id}", store=ctx.store,
-                                report_id=report_id)
+    with Reports(connections.amazon(ctx)).open_document(document_id) as lines:
+        categorised, skipped = read(lines, ctx.settings, source=f"report {report_id}", store=ctx.store,
+                                    report_id=report_id)
     if categorised is None:
         log.info("settlement.already_posted", report_id=report_id, reason=skipped)
         return {"status": "skipped", "reason": skipped}
