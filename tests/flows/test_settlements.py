@@ -27,6 +27,7 @@ from erpsync.sandbox.settlement import COLUMNS
 from .conftest import write_toml
 
 SID = "23456789012"
+JSON_KEYS = {"settlement_id", "currency", "deposit_date", "total_amount", "balanced", "lines"}
 MFN = dict(order_id="112-1111111-1111111", fid="MFN")
 AFN = dict(order_id="112-2222222-2222222", fid="AFN")
 
@@ -200,7 +201,12 @@ def test_month_end_posts_two_batches_joined_by_the_carried_forward_balance(insta
     assert install.fiscal_periods(batches["2026-03"]) == {("2026", 3)}
     assert install.fiscal_periods(batches["2026-04"]) == {("2026", 4)}
     out = json.loads(result.stdout)
-    assert out["balanced"] is True and [b["period"] for b in out["batches"]] == ["2026-03", "2026-04"]
+    assert out["balanced"] is True and set(out) == JSON_KEYS
+    periods = [line["memo"][:9] for line in out["lines"]]  # each memo names its batch's period, in period order
+    assert periods == sorted(periods) and set(periods) == {"[2026-03]", "[2026-04]"}
+    assert [(line["account"], line["debit"], line["credit"]) for line in out["lines"]
+            if line["account"] in ("1055", "1010")] == [("1055", "127.78", "0.00"), ("1055", "0.00", "127.78"),
+                                                        ("1010", "127.79", "0.00")]
 
 
 def test_negative_total_with_reserves(install):
@@ -212,7 +218,7 @@ def test_negative_total_with_reserves(install):
     result = install.cli("settlements", "import", install.file(settlement_file(rows)), "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["total_amount"] == "-140.25" and out["balanced"] is True
+    assert set(out) == JSON_KEYS and out["total_amount"] == "-140.25" and out["balanced"] is True
     deposit = [line for line in out["lines"] if line["account"] == "1010"]
     assert deposit == [{"account": "1010", "debit": "0.00", "credit": "140.25",
                         "memo": f"deposit: settlement {SID} total-amount -140.25 USD"}]
@@ -226,7 +232,7 @@ def test_json_shape_of_a_dry_run_posts_nothing(install):
                          "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert set(out) >= {"settlement_id", "currency", "deposit_date", "total_amount", "balanced", "lines"}
+    assert set(out) == JSON_KEYS  # exactly the shape of issue 11, nothing added
     assert out["settlement_id"] == SID and out["currency"] == "USD" and out["total_amount"] == "127.78"
     assert out["deposit_date"] == "2026-03-16T08:00:00+00:00" and out["balanced"] is True
     assert all(set(line) == {"account", "debit", "credit", "memo"} for line in out["lines"])

@@ -245,23 +245,26 @@ def memo(rule: str, texts: Iterable[str]) -> str:
     return f"{RULE_TEXT[rule]}: {', '.join(sorted(texts))}"[:255]
 
 
+def json_line(batch: Batch, line: Line, *, named: bool) -> dict[str, str]:
+    """One journal line as the ``--json`` output shows it: debit and credit as strings (one of them 0.00), the memo
+    prefixed with ``[period]`` when ``named`` (a settlement that spans periods)."""
+    amount = line.amount.quantize(CENT) if line.amount == line.amount.quantize(CENT) else line.amount
+    nothing = str(ZERO.quantize(CENT))
+    return {"account": line.account, "debit": str(amount) if amount > 0 else nothing,
+            "credit": str(-amount) if amount < 0 else nothing,
+            "memo": f"[{batch.period.label}] {line.memo}" if named else line.memo}
+
+
 def as_json(built: Journal) -> dict[str, Any]:
-    """The ``settlements import --json`` shape; amounts as strings."""
+    """The ``settlements import --json`` shape, exactly: settlement_id, currency, deposit_date, total_amount,
+    balanced and lines [{account, debit, credit, memo}]; amounts as strings. The lines of every batch, in period
+    order; when there are several, each memo starts with its period (``[2026-03] ...``)."""
     s = built.summary
     several = len(built.batches) > 1
-
-    def line(batch: Batch, item: Line, named: bool = True) -> dict[str, str]:
-        amount = item.amount.quantize(CENT) if item.amount == item.amount.quantize(CENT) else item.amount
-        return {"account": item.account, "debit": str(amount if amount > 0 else ZERO.quantize(CENT)),
-                "credit": str(-amount if amount < 0 else ZERO.quantize(CENT)),
-                "memo": f"[{batch.period.label}] {item.memo}" if several and named else item.memo}
-
     return {"settlement_id": s.settlement_id, "currency": s.currency,
             "deposit_date": s.deposit_date.isoformat() if s.deposit_date else None,
             "total_amount": str(s.total_amount), "balanced": built.balanced,
-            "lines": [line(b, item) for b in built.batches for item in b.lines],
-            "batches": [{"period": b.period.label, "date": b.date.isoformat(),
-                         "lines": [line(b, item, False) for item in b.lines]} for b in built.batches]}
+            "lines": [json_line(b, line, named=several) for b in built.batches for line in b.lines]}
 
 
 # --- reading a file -----------------------------------------------------------------------------------------------
