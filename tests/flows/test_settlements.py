@@ -20,8 +20,11 @@ from erpsync.cli import app
 from erpsync.flows import settlements as flow
 from erpsync.runtime import deadletter
 from erpsync.runtime.jobs import Runtime, load_job_modules
+from erpsync.runtime.store import Store
 from erpsync.sage500 import schema as s
 from erpsync.sage500.engine import make_engine
+from erpsync.sage500.gateway import Sage500Gateway
+from erpsync.sage500.posting import post_batches
 from erpsync.sandbox.settlement import COLUMNS
 
 from .conftest import write_toml
@@ -209,6 +212,24 @@ def test_month_end_posts_two_batches_joined_by_the_carried_forward_balance(insta
                                                         ("1010", "127.79", "0.00")]
 
 
+def test_a_crash_between_two_batches_posts_the_missing_one_only(install):
+    """Idempotent per settlement-id and period: the March batch made it to Sage, the process died before April;
+    importing the file again finds March by its reference (tciBatchLog.BatchCmnt) and posts April alone."""
+    rows = mfn_and_afn_rows("2026-03-30") + [
+        row("ServiceFee", "Subscription", "Subscription Fee", "-39.99", "2026-04-03")]
+    path = install.file(settlement_file(rows, start="2026-03-24", end="2026-04-07"))
+    with open(path) as lines, Sage500Gateway(install.engine) as gateway:
+        categorised, _ = flow.read(lines, install.settings, source=path)
+        built = flow.journal(categorised, flow.sage_periods(gateway, categorised), install.settings)
+        march = post_batches(gateway, built.entries()[:1], what="the first batch")
+    assert set(install.batches()) == {"2026-03"}
+    assert install.cli("settlements", "import", path).exit_code == 0
+    batches = install.batches()
+    assert batches == {"2026-03": march["2026-03"], "2026-04": batches["2026-04"]}  # March not posted twice
+    ledger = install.ledger()
+    assert ledger["1055"] == 0 and ledger["1010"] == Decimal("87.79") and sum(ledger.values()) == 0
+
+
 def test_negative_total_with_reserves(install):
     rows = [row("Order", "ItemPrice", "Principal", "50.00", **AFN),
             row("ServiceFee", "Cost of Advertising", "TransactionTotalAmount", "-180.00"),
@@ -260,6 +281,14 @@ def test_repeated_settlement_id_is_posted_once(install):
     other = install.file(settlement_file(mfn_and_afn_rows()[:-1]), "reissued.txt")
     refused = install.cli("settlements", "import", other)
     assert refused.exit_code == 1 and f"settlement {SID} was posted" in refused.output
+    assert install.batches() == first
+    store = Store.open(install.settings)  # the sync meets Amazon's report of the settlement posted from the file
+    try:
+        with open(path) as lines:
+            assert flow.read(lines, install.settings, source="report R7", store=store, report_id="R7")[0] is None
+        assert store.settlement_report_ids({"R7"}) == {"R7"}  # the next sync passes it by, no second download
+    finally:
+        store.close()
     assert install.batches() == first
 
 

@@ -289,6 +289,8 @@ def read(lines: Iterable[str], settings: Settings, *, source: str, store=None,
                 f"total-amount {record.total_amount} {record.currency}; {source} says {summary.total_amount} "
                 f"{summary.currency}. Nothing posted: compare the two reports and correct the GL by hand if "
                 f"Amazon re-issued the settlement", code="settlement_conflict", record=summary.settlement_id)
+        if report_id is not None and record.report_id is None:  # posted from a file: the sync can skip this report
+            store.settlement_link_report(summary.settlement_id, report_id)
         return None, f"settlement {summary.settlement_id} was posted before (batches {record.batches})"
     result = Categorised(summary)
     detail = ({"line_no": row.number, "posted_date": row.posted_date, "transaction_type": row.transaction_type,
