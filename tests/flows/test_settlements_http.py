@@ -101,6 +101,31 @@ def test_unknown_fee_is_one_dead_letter_and_replay_posts_it_after_mapping(pipeli
     assert not store.dead_letters.list("open")
 
 
+def test_report_missing_a_column_is_one_dead_letter_naming_it_and_nothing_is_posted(pipeline):
+    """Amazon drops a column the journal needs from its report: the import job fails permanently, once, with
+    "settlement format changed: <what>, <where>"; no row detail is kept and nothing reaches Sage."""
+    from erpsync.sandbox import documents
+
+    store = pipeline.runtime.store
+    pipeline.generate(2, afn_share=1.0)
+    closed = pipeline.control("POST", "settlements", json={})
+    document = pipeline.sandbox.world.report_documents[closed["reportDocumentId"]]
+    lines = documents.content_of(document).decode().splitlines(keepends=True)
+    drop = lines[0].split("\t").index("amount")
+    cut = "".join("\t".join(f for i, f in enumerate(line.split("\t")) if i != drop) for line in lines)
+    documents.store(document, cut.encode(), pipeline.sandbox.world.now(), compress=True)
+    with pipeline.workers():
+        pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
+        pipeline.wait(lambda: store.dead_letters.list("open", job="import_settlement"), timeout=60,
+                      what="the import dead letter")
+        assert pipeline.runtime.drain(30)
+    [letter] = store.dead_letters.list("open")
+    assert letter.error_code == "settlement_format" and letter.attempts == 1
+    assert letter.message.startswith("settlement format changed: required column 'amount' missing, in the header")
+    assert f"(line 1 of report {closed['reportId']}: 23 columns" in letter.message  # where: the report
+    assert _posted(pipeline, closed["settlementId"]) == {} and not store.settlement_rows_of(closed["settlementId"])
+
+
 def test_cli_sync_runs_the_cycle_and_reports_dead_letters(pipeline):
     from typer.testing import CliRunner
 
