@@ -266,9 +266,16 @@ def test_json_shape_of_a_dry_run_posts_nothing(install):
 def test_eu_file_posts_like_the_us_one(make_install):
     us, eu = make_install(), make_install()
     assert us.cli("settlements", "import", us.file(settlement_file(mfn_and_afn_rows()))).exit_code == 0
-    result = eu.cli("settlements", "import", eu.file(settlement_file(mfn_and_afn_rows(), eu=True)))
+    text = settlement_file(mfn_and_afn_rows(), eu=True, currency="EUR")  # a DE marketplace's file
+    assert "\t127,78\tEUR\t" in text and "\t16.03.2026 08:00:00 UTC\t" in text and "\t-8,40\t" in text
+    result = eu.cli("settlements", "import", eu.file(text), "--json")
     assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["currency"], out["total_amount"], out["deposit_date"]) == ("EUR", "127.78", "2026-03-16T08:00:00+00:00")
     assert eu.ledger() == us.ledger()
+    t = s.tglTransaction
+    with eu.engine.connect() as conn:
+        assert set(conn.execute(select(t.c.CurrID)).scalars()) == {"EUR"}
 
 
 def test_repeated_settlement_id_is_posted_once(install):
