@@ -313,6 +313,17 @@ def test_rejected_file_exits_1_with_the_reason_and_posts_nothing(install, edit, 
     assert install.batches() == {}
 
 
+def test_an_account_sage_lacks_posts_nothing_and_the_fix_it_names_works(make_install):
+    install = make_install(**{"mapping.settlement": {"accounts": {"Order/ItemFees/Commission": "6199"}}})
+    path = install.file(settlement_file(mfn_and_afn_rows()))
+    refused = install.cli("settlements", "import", path)
+    assert refused.exit_code == 1 and "GL account(s) 6199 do not exist in company SOA; nothing posted" in refused.output
+    assert "import the settlement again" in refused.output and install.batches() == {}
+    write_toml(install.config, {"mapping.settlement": {"accounts": {"Order/ItemFees/Commission": "6160"}}})
+    assert install.cli("settlements", "import", path).exit_code == 0  # the advice: remap and import again
+    assert install.ledger()["6160"] == Decimal("24.00") and "6199" not in install.ledger()
+
+
 def test_extra_column_is_accepted(install):
     text = settlement_file(mfn_and_afn_rows())
     wider = "\n".join(line + ("\ttransaction-id" if i == 0 else "\tT1") for i, line in enumerate(text.splitlines()))
