@@ -8,12 +8,15 @@ month end), then times, in a fresh child process, what ``erpsync settlements imp
 file through the parser, categorise every row, summarise, build the journal per period (calendar months) and check
 that it balances with the deposit equal to ``total-amount``. Printed: rows, seconds, rows/s, the child's peak RSS.
 ``--post`` times the full import instead: the row detail into a SQLite state store and the batches posted to a
-fresh SQLite Sage replica.
+fresh SQLite Sage replica. ``--report`` times what the ``import_settlement`` job reads instead: the file as a GZIP
+report document, downloaded through ``Reports.open_document`` (a spooled temporary file, unpacked and decoded line
+by line) into the same parse and categorisation; its peak RSS is the figure that shows the job streams too.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import shutil
@@ -95,6 +98,33 @@ def write_file(path: Path, rows: int, eu: bool, seed: int = 7) -> None:
     rows_file.unlink()
 
 
+REPORT_CHILD = """
+import json, resource, shutil, sys, time
+from erpsync import config
+from erpsync.amazon.client import Reply
+from erpsync.amazon.reports import Reports
+from erpsync.flows import settlements as flow
+
+class Document:  # stands in for AmazonClient: getReportDocument answers GZIP, the download copies the .gz file
+    def call(self, operation, method, path, **kw):
+        return Reply(200, {"reportDocumentId": "D1", "url": "file:D1", "compressionAlgorithm": "GZIP"}, None)
+    def download_to(self, url, sink):
+        with open(sys.argv[1], "rb") as packed:
+            shutil.copyfileobj(packed, sink, 1 << 16)
+
+settings = config.Settings()
+began = time.perf_counter()
+with Reports(Document()).open_document("D1") as lines:
+    categorised, _ = flow.read(lines, settings, source="report D1")
+built = flow.journal(categorised, flow.calendar_month, settings)
+seconds = time.perf_counter() - began
+assert built.balanced, "journal not balanced"
+print(json.dumps({"rows": categorised.rows, "seconds": seconds, "balanced": built.balanced,
+                  "batches": [b.period.label for b in built.batches], "lines": len(built.lines),
+                  "total": str(built.summary.total_amount),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
 POSTING_CHILD = """
 import json, resource, sys, time
 from pathlib import Path
@@ -153,14 +183,23 @@ def main() -> None:
     parser.add_argument("--post", action="store_true",
                         help="the full import instead of the dry run: row detail into a SQLite state store and the "
                              "batches posted to a fresh SQLite Sage replica (what `settlements import FILE` does)")
+    parser.add_argument("--report", action="store_true",
+                        help="read the file as the import_settlement job does: a GZIP report document streamed "
+                             "through Reports.open_document")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "settlement.txt"
         began = time.perf_counter()
         write_file(path, args.rows, args.eu)
         print(f"wrote {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - began:.1f} s")
-        command = [sys.executable, "-c", POSTING_CHILD, str(path), tmp] if args.post else \
-            [sys.executable, "-c", CHILD, str(path)]
+        if args.report:
+            packed = Path(tmp) / "settlement.txt.gz"
+            with path.open("rb") as plain, gzip.open(packed, "wb", compresslevel=1) as out:
+                shutil.copyfileobj(plain, out, 1 << 20)
+            command = [sys.executable, "-c", REPORT_CHILD, str(packed)]
+        else:
+            command = [sys.executable, "-c", POSTING_CHILD, str(path), tmp] if args.post else \
+                [sys.executable, "-c", CHILD, str(path)]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode:
             sys.exit(result.stderr)

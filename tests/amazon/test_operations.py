@@ -194,6 +194,30 @@ def test_settlement_reports_are_listed_and_downloaded(client, sandbox):
     assert header.split("\t")[:5] == ["settlement-id", "settlement-start-date", "settlement-end-date",
                                       "deposit-date", "total-amount"]
     assert summary.split("\t")[0] == closed["settlementId"] and order_id in text
+    with client.reports.open_document(reports[0].document_id) as lines:  # the same, as a stream of lines
+        assert "".join(lines) == text
+
+
+def test_a_report_document_streams_its_lines_gzip_or_not_and_a_broken_one_is_named(client, sandbox):
+    """open_document (what import_settlement reads) gives the document's lines whether it is stored GZIP or not;
+    a GZIP stream that breaks is retryable (download it again), bytes that are not UTF-8 are invalid data."""
+    from erpsync.errors import AmazonUnavailable
+    from erpsync.sandbox import documents
+
+    text = "".join(f"line {i}\t{'x' * 40}\n" for i in range(2000))  # > GZIP_MIN_BYTES: stored compressed
+    packed = documents.create(sandbox.world, "report", "text/tab-separated-values", text.encode())
+    plain = documents.create(sandbox.world, "report", "text/tab-separated-values", b"a\tb\nc\td\n")
+    assert packed["compression"] == "GZIP" and plain["compression"] is None
+    with client.reports.open_document(packed["id"]) as lines:
+        assert next(lines) == "line 0\t" + "x" * 40 + "\n" and "".join(lines) == text.split("\n", 1)[1]
+    with client.reports.open_document(plain["id"]) as lines:
+        assert list(lines) == ["a\tb\n", "c\td\n"]
+    packed["content"] = packed["content"][:len(packed["content"]) // 2]  # cut in the middle
+    with client.reports.open_document(packed["id"]) as lines, pytest.raises(AmazonUnavailable, match="not valid GZIP"):
+        list(lines)
+    plain["content"] = b"a\tb\n\xff\xfe\n"
+    with client.reports.open_document(plain["id"]) as lines, pytest.raises(InvalidData, match="is not utf-8"):
+        list(lines)
 
 
 def test_all_orders_report_is_requested_polled_and_read(client, sandbox):

@@ -62,6 +62,9 @@ class Recorder:
     def download(self, url, *, compression=None):
         return b'{"summary": {}}' if "D2" in url else b"settlement"
 
+    def download_to(self, url, sink):
+        sink.write(b"settlement")
+
 
 def _every_operation(client: Recorder) -> None:
     orders, feeds, reports = Orders(client), Feeds(client), Reports(client)
@@ -76,6 +79,8 @@ def _every_operation(client: Recorder) -> None:
     feeds.feed_result("F1")
     reports.settlement_reports(NOW)
     reports.download_document("D3")
+    with reports.open_document("D3") as lines:
+        assert list(lines) == ["settlement"]
     reports.request_all_orders_report(NOW)
     reports.report_status("R1")
     Listings(client).get_listings_item("A")

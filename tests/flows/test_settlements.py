@@ -20,13 +20,17 @@ from erpsync.cli import app
 from erpsync.flows import settlements as flow
 from erpsync.runtime import deadletter
 from erpsync.runtime.jobs import Runtime, load_job_modules
+from erpsync.runtime.store import Store
 from erpsync.sage500 import schema as s
 from erpsync.sage500.engine import make_engine
+from erpsync.sage500.gateway import Sage500Gateway
+from erpsync.sage500.posting import post_batches
 from erpsync.sandbox.settlement import COLUMNS
 
 from .conftest import write_toml
 
 SID = "23456789012"
+JSON_KEYS = {"settlement_id", "currency", "deposit_date", "total_amount", "balanced", "lines"}
 MFN = dict(order_id="112-1111111-1111111", fid="MFN")
 AFN = dict(order_id="112-2222222-2222222", fid="AFN")
 
@@ -200,7 +204,30 @@ def test_month_end_posts_two_batches_joined_by_the_carried_forward_balance(insta
     assert install.fiscal_periods(batches["2026-03"]) == {("2026", 3)}
     assert install.fiscal_periods(batches["2026-04"]) == {("2026", 4)}
     out = json.loads(result.stdout)
-    assert out["balanced"] is True and [b["period"] for b in out["batches"]] == ["2026-03", "2026-04"]
+    assert out["balanced"] is True and set(out) == JSON_KEYS
+    periods = [line["memo"][:9] for line in out["lines"]]  # each memo names its batch's period, in period order
+    assert periods == sorted(periods) and set(periods) == {"[2026-03]", "[2026-04]"}
+    assert [(line["account"], line["debit"], line["credit"]) for line in out["lines"]
+            if line["account"] in ("1055", "1010")] == [("1055", "127.78", "0.00"), ("1055", "0.00", "127.78"),
+                                                        ("1010", "127.79", "0.00")]
+
+
+def test_a_crash_between_two_batches_posts_the_missing_one_only(install):
+    """Idempotent per settlement-id and period: the March batch made it to Sage, the process died before April;
+    importing the file again finds March by its reference (tciBatchLog.BatchCmnt) and posts April alone."""
+    rows = mfn_and_afn_rows("2026-03-30") + [
+        row("ServiceFee", "Subscription", "Subscription Fee", "-39.99", "2026-04-03")]
+    path = install.file(settlement_file(rows, start="2026-03-24", end="2026-04-07"))
+    with open(path) as lines, Sage500Gateway(install.engine) as gateway:
+        categorised, _ = flow.read(lines, install.settings, source=path)
+        built = flow.journal(categorised, flow.sage_periods(gateway, categorised), install.settings)
+        march = post_batches(gateway, built.entries()[:1], what="the first batch")
+    assert set(install.batches()) == {"2026-03"}
+    assert install.cli("settlements", "import", path).exit_code == 0
+    batches = install.batches()
+    assert batches == {"2026-03": march["2026-03"], "2026-04": batches["2026-04"]}  # March not posted twice
+    ledger = install.ledger()
+    assert ledger["1055"] == 0 and ledger["1010"] == Decimal("87.79") and sum(ledger.values()) == 0
 
 
 def test_negative_total_with_reserves(install):
@@ -212,7 +239,7 @@ def test_negative_total_with_reserves(install):
     result = install.cli("settlements", "import", install.file(settlement_file(rows)), "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["total_amount"] == "-140.25" and out["balanced"] is True
+    assert set(out) == JSON_KEYS and out["total_amount"] == "-140.25" and out["balanced"] is True
     deposit = [line for line in out["lines"] if line["account"] == "1010"]
     assert deposit == [{"account": "1010", "debit": "0.00", "credit": "140.25",
                         "memo": f"deposit: settlement {SID} total-amount -140.25 USD"}]
@@ -226,7 +253,7 @@ def test_json_shape_of_a_dry_run_posts_nothing(install):
                          "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert set(out) >= {"settlement_id", "currency", "deposit_date", "total_amount", "balanced", "lines"}
+    assert set(out) == JSON_KEYS  # exactly the shape of issue 11, nothing added
     assert out["settlement_id"] == SID and out["currency"] == "USD" and out["total_amount"] == "127.78"
     assert out["deposit_date"] == "2026-03-16T08:00:00+00:00" and out["balanced"] is True
     assert all(set(line) == {"account", "debit", "credit", "memo"} for line in out["lines"])
@@ -239,9 +266,16 @@ def test_json_shape_of_a_dry_run_posts_nothing(install):
 def test_eu_file_posts_like_the_us_one(make_install):
     us, eu = make_install(), make_install()
     assert us.cli("settlements", "import", us.file(settlement_file(mfn_and_afn_rows()))).exit_code == 0
-    result = eu.cli("settlements", "import", eu.file(settlement_file(mfn_and_afn_rows(), eu=True)))
+    text = settlement_file(mfn_and_afn_rows(), eu=True, currency="EUR")  # a DE marketplace's file
+    assert "\t127,78\tEUR\t" in text and "\t16.03.2026 08:00:00 UTC\t" in text and "\t-8,40\t" in text
+    result = eu.cli("settlements", "import", eu.file(text), "--json")
     assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["currency"], out["total_amount"], out["deposit_date"]) == ("EUR", "127.78", "2026-03-16T08:00:00+00:00")
     assert eu.ledger() == us.ledger()
+    t = s.tglTransaction
+    with eu.engine.connect() as conn:
+        assert set(conn.execute(select(t.c.CurrID)).scalars()) == {"EUR"}
 
 
 def test_repeated_settlement_id_is_posted_once(install):
@@ -254,6 +288,14 @@ def test_repeated_settlement_id_is_posted_once(install):
     other = install.file(settlement_file(mfn_and_afn_rows()[:-1]), "reissued.txt")
     refused = install.cli("settlements", "import", other)
     assert refused.exit_code == 1 and f"settlement {SID} was posted" in refused.output
+    assert install.batches() == first
+    store = Store.open(install.settings)  # the sync meets Amazon's report of the settlement posted from the file
+    try:
+        with open(path) as lines:
+            assert flow.read(lines, install.settings, source="report R7", store=store, report_id="R7")[0] is None
+        assert store.settlement_report_ids({"R7"}) == {"R7"}  # the next sync passes it by, no second download
+    finally:
+        store.close()
     assert install.batches() == first
 
 
@@ -269,6 +311,17 @@ def test_rejected_file_exits_1_with_the_reason_and_posts_nothing(install, edit, 
     result = install.cli("settlements", "import", install.file(edit(settlement_file(mfn_and_afn_rows()))))
     assert result.exit_code == 1 and reason in result.output and "nothing posted" in result.output
     assert install.batches() == {}
+
+
+def test_an_account_sage_lacks_posts_nothing_and_the_fix_it_names_works(make_install):
+    install = make_install(**{"mapping.settlement": {"accounts": {"Order/ItemFees/Commission": "6199"}}})
+    path = install.file(settlement_file(mfn_and_afn_rows()))
+    refused = install.cli("settlements", "import", path)
+    assert refused.exit_code == 1 and "GL account(s) 6199 do not exist in company SOA; nothing posted" in refused.output
+    assert "import the settlement again" in refused.output and install.batches() == {}
+    write_toml(install.config, {"mapping.settlement": {"accounts": {"Order/ItemFees/Commission": "6160"}}})
+    assert install.cli("settlements", "import", path).exit_code == 0  # the advice: remap and import again
+    assert install.ledger()["6160"] == Decimal("24.00") and "6199" not in install.ledger()
 
 
 def test_extra_column_is_accepted(install):

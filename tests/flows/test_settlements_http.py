@@ -71,6 +71,49 @@ def test_sandbox_settlements_post_once_each_us_eu_and_changed_format(pipeline):
     assert not store.dead_letters.list("open")
 
 
+def test_mfn_order_in_sage_and_fba_orders_in_one_settlement_count_revenue_once(pipeline):
+    """The whole cycle over HTTP: an MFN order the order flow wrote into Sage, shipped from Sage's warehouse and
+    confirmed to Amazon, and FBA orders Sage never sees (orders.afn = "skip") settle together. The MFN order's
+    invoiced amounts clear the Amazon receivable (Sage's order holds its revenue) and equal its Sage total; only
+    the FBA orders' principal reaches the revenue account; each journal line's memo names its rule."""
+    from erpsync.flows.binder import apply_key
+    from erpsync.sage500 import warehouse
+
+    runtime, store = pipeline.runtime, pipeline.runtime.store
+    [mfn] = pipeline.generate(1, seed=41)  # afn_share 0: merchant fulfilled
+    runtime.run("import_order", {"amazon_order_id": mfn, "read": True})
+    runtime.run("apply_order", store.job_key_get(apply_key(mfn)).message["payload"])
+    store.job_key_release(apply_key(mfn))
+    order = pipeline.sage_order(mfn)
+    ship_key = warehouse.ship_order(pipeline.engine, order.SOKey, [
+        {"lines": {line.SOLineKey: line.QtyOrd for line in order.lines}, "tracking_no": "1Z999AA10000000041"}])
+    warehouse.commit_shipment(pipeline.engine, ship_key)
+    fba = pipeline.generate(3, afn_share=1.0, seed=42)
+    with pipeline.workers():
+        runtime.enqueue("scan_shipments", key="scan_shipments")
+        pipeline.wait_journal([mfn], "confirmed")  # Amazon books the MFN order's amounts when it ships
+        closed = pipeline.control("POST", "settlements", json={})
+        _sync_until_posted(pipeline, closed["settlementId"])
+    rows = store.settlement_rows_of(closed["settlementId"])
+    invoiced = [r for r in rows if r["transaction_type"] == "Order" and r["amount_type"] in ("ItemPrice", "Promotion")]
+    assert {r["order_id"] for r in invoiced} == {mfn, *fba}
+    assert {(r["fulfillment_id"], r["account"], r["rule"]) for r in invoiced if r["order_id"] == mfn} == {
+        ("MFN", "1210", "clearing")}
+    cleared = sum(Decimal(r["amount"]) for r in invoiced if r["order_id"] == mfn)
+    assert cleared == Decimal(str(order.TranAmt))  # what Sage's order will invoice, cleared once, not earned twice
+    fba_principal = sum(Decimal(r["amount"]) for r in invoiced if r["order_id"] in fba
+                        and (r["amount_type"], r["amount_description"]) == ("ItemPrice", "Principal"))
+    ledger = _posted(pipeline, closed["settlementId"])
+    assert ledger["1210"] == -cleared and ledger["4010"] == -fba_principal  # credits
+    assert ledger["1010"] == Decimal(closed["totalAmount"]) and sum(ledger.values()) == 0
+    t = s.tglTransaction
+    with pipeline.engine.connect() as conn:
+        memos = set(conn.execute(select(t.c.ExtCmnt)).scalars())
+    assert any(m.startswith("AR clearing, order in Sage: ") and "MFN Principal" in m for m in memos)
+    assert "revenue, order not in Sage: AFN Principal" in memos
+    assert not store.dead_letters.list("open")
+
+
 def test_unknown_fee_is_one_dead_letter_and_replay_posts_it_after_mapping(pipeline):
     store = pipeline.runtime.store
     pipeline.generate(2, afn_share=1.0)
@@ -99,6 +142,31 @@ def test_unknown_fee_is_one_dead_letter_and_replay_posts_it_after_mapping(pipeli
     ledger = _posted(pipeline, sid)
     assert ledger["6160"] == Decimal("200.00") and ledger["1010"] == Decimal(closed["totalAmount"])
     assert not store.dead_letters.list("open")
+
+
+def test_report_missing_a_column_is_one_dead_letter_naming_it_and_nothing_is_posted(pipeline):
+    """Amazon drops a column the journal needs from its report: the import job fails permanently, once, with
+    "settlement format changed: <what>, <where>"; no row detail is kept and nothing reaches Sage."""
+    from erpsync.sandbox import documents
+
+    store = pipeline.runtime.store
+    pipeline.generate(2, afn_share=1.0)
+    closed = pipeline.control("POST", "settlements", json={})
+    document = pipeline.sandbox.world.report_documents[closed["reportDocumentId"]]
+    lines = documents.content_of(document).decode().splitlines(keepends=True)
+    drop = lines[0].split("\t").index("amount")
+    cut = "".join("\t".join(f for i, f in enumerate(line.split("\t")) if i != drop) for line in lines)
+    documents.store(document, cut.encode(), pipeline.sandbox.world.now(), compress=True)
+    with pipeline.workers():
+        pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
+        pipeline.wait(lambda: store.dead_letters.list("open", job="import_settlement"), timeout=60,
+                      what="the import dead letter")
+        assert pipeline.runtime.drain(30)
+    [letter] = store.dead_letters.list("open")
+    assert letter.error_code == "settlement_format" and letter.attempts == 1
+    assert letter.message.startswith("settlement format changed: required column 'amount' missing, in the header")
+    assert f"(line 1 of report {closed['reportId']}: 23 columns" in letter.message  # where: the report
+    assert _posted(pipeline, closed["settlementId"]) == {} and not store.settlement_rows_of(closed["settlementId"])
 
 
 def test_cli_sync_runs_the_cycle_and_reports_dead_letters(pipeline):

@@ -35,7 +35,7 @@ import platform
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -223,6 +223,19 @@ class AmazonClient:
             return gzip.decompress(data)
         except (OSError, EOFError) as exc:
             raise AmazonUnavailable(f"document at {url.split('?')[0]} is not valid GZIP: {exc}") from None
+
+    def download_to(self, url: str, sink: BinaryIO) -> None:
+        """GET a document from its pre-signed URL into ``sink`` as it arrives (as sent: GZIP is the reader's to
+        unpack), so a large report is never whole in memory."""
+        where = url.split("?")[0]  # pre-signed query strings carry credentials: never log them
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.status_code >= 300:
+                    raise AmazonUnavailable(f"GET {where} answered HTTP {response.status_code}")
+                for chunk in response.iter_bytes(1 << 16):
+                    sink.write(chunk)
+        except httpx.HTTPError as exc:
+            raise AmazonUnavailable(f"GET {where} failed: {type(exc).__name__}: {exc}") from None
 
     def _transfer(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         where = url.split("?")[0]  # pre-signed query strings carry credentials: never log them

@@ -1,15 +1,20 @@
 """Reports API 2021-06-30: find settlement reports (Amazon makes them; they cannot be requested), download
-report documents as text, and request + poll the all-orders report used for backfill and reconciliation."""
+report documents as text (whole, or as a stream of lines for large ones), and request + poll the all-orders report
+used for backfill and reconciliation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gzip
+import io
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
-from erpsync.errors import InvalidData
+from erpsync.errors import AmazonUnavailable, InvalidData
 
 if TYPE_CHECKING:
     from erpsync.amazon.client import AmazonClient
@@ -66,6 +71,23 @@ class Reports:
             raise InvalidData(f"report document {document_id} is not {encoding} (byte {exc.start}); read it with "
                               f"the marketplace's encoding, e.g. encoding='cp1252'", record=document_id) from None
 
+    @contextmanager
+    def open_document(self, document_id: str, *, encoding: str = "utf-8") -> Iterator[Iterator[str]]:
+        """A report document's lines, read as they are consumed: the download goes to a temporary file (in memory
+        up to SPOOL_BYTES, then on disk, deleted on leaving) and is unpacked and decoded line by line, so a
+        million-row settlement report is never whole in memory. A broken GZIP stream (retryable: download it
+        again) or undecodable bytes surface while the lines are read, before the reader acts on them."""
+        document = self._client.call("getReportDocument", "GET",
+                                     f"{BASE}/documents/{quote(document_id, safe='')}").body
+        compression = document.get("compressionAlgorithm")
+        if compression not in (None, "GZIP"):
+            raise AmazonUnavailable(f"report document {document_id} uses unknown compression {compression!r}")
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as raw:
+            self._client.download_to(document["url"], raw)
+            raw.seek(0)
+            binary = gzip.GzipFile(fileobj=raw, mode="rb") if compression else raw
+            yield _lines(io.TextIOWrapper(binary, encoding=encoding, newline=""), document_id, encoding)
+
     def request_all_orders_report(self, start: datetime, end: datetime | None = None, *,
                                   marketplace_ids: Iterable[str] | None = None) -> str:
         """Ask for the all-orders-by-last-update flat file over [start, end]; the report id."""
@@ -85,6 +107,19 @@ class Reports:
     def report_status(self, report_id: str) -> ReportInfo:
         return ReportInfo.from_api(self._client.call("getReport", "GET",
                                                      f"{BASE}/reports/{quote(report_id, safe='')}").body)
+
+
+SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def _lines(text: TextIO, document_id: str, encoding: str) -> Iterator[str]:
+    try:
+        yield from text
+    except UnicodeDecodeError as exc:
+        raise InvalidData(f"report document {document_id} is not {encoding} ({exc.reason}); read it with the "
+                          f"marketplace's encoding, e.g. encoding='cp1252'", record=document_id) from None
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; EOFError: the stream ends early
+        raise AmazonUnavailable(f"report document {document_id} is not valid GZIP: {exc}") from None
 
 
 def _iso(moment: datetime) -> str:

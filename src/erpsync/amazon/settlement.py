@@ -116,7 +116,7 @@ def parse_date(text: str, *, day_first: bool = True) -> datetime:
 
 
 class _Columns:
-    def __init__(self, header: list[str]):
+    def __init__(self, header: list[str], source: str):
         self.names = [name.strip().lower() for name in header]
         if self.names and self.names[0].startswith("\ufeff"):
             self.names[0] = self.names[0][1:]
@@ -124,10 +124,11 @@ class _Columns:
         if missing:
             raise SettlementFormatChanged(
                 f"required column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} missing",
-                f"in the header (line 1: {len(self.names)} columns: {', '.join(self.names[:30])})")
+                f"in the header (line 1 of {source}: {len(self.names)} columns: {', '.join(self.names[:30])})")
         repeated = sorted({n for n in self.names if n and self.names.count(n) > 1})
         if repeated:
-            raise SettlementFormatChanged(f"column(s) {', '.join(map(repr, repeated))} appear twice", "in the header")
+            raise SettlementFormatChanged(f"column(s) {', '.join(map(repr, repeated))} appear twice",
+                                          f"in the header (line 1 of {source})")
         self.index = {name: i for i, name in enumerate(self.names)}
 
 
@@ -140,7 +141,7 @@ def parse(lines: Iterable[str], *, source: str = "settlement file", day_first: b
     header = next(stream, None)
     if header is None or not header.strip():
         raise SettlementFormatChanged("the file is empty", f"in {source}")
-    columns = _Columns(header.rstrip("\r\n").split("\t"))
+    columns = _Columns(header.rstrip("\r\n").split("\t"), source)
     width = len(columns.names)
     first = next(stream, None)
     if first is None:

@@ -91,10 +91,7 @@ def import_file(
         err.print(f"{file}: rejected: {exc}", markup=False)
         raise typer.Exit(1)
     if as_json:
-        out = flow.as_json(built)
-        if posted is not None:
-            out["posted"] = posted
-        print(json.dumps(out, indent=2))
+        print(json.dumps(flow.as_json(built), indent=2))
         return
     _print(built, posted)
 
@@ -104,13 +101,15 @@ def _print(built: flow.Journal, posted: dict[str, int] | None) -> None:
     console.print(f"settlement {s.settlement_id}  {s.start:%Y-%m-%d} → {s.end:%Y-%m-%d}  deposit "
                   f"{s.deposit_date:%Y-%m-%d}  total-amount {s.total_amount} {s.currency}" if s.deposit_date else
                   f"settlement {s.settlement_id}  total-amount {s.total_amount} {s.currency}", markup=False)
-    for batch in flow.as_json(built)["batches"]:
-        table = Table(title=f"period {batch['period']} (batch dated {batch['date']})"
-                      + (f", BatchKey {posted[batch['period']]}" if posted else ""))
+    for batch in built.batches:
+        label = batch.period.label
+        table = Table(title=f"period {label} (batch dated {batch.date.isoformat()})"
+                      + (f", BatchKey {posted[label]}" if posted else ""))
         for column in ("account", "debit", "credit", "memo"):
             table.add_column(column, justify="right" if column in ("debit", "credit") else "left")
-        for line in batch["lines"]:
-            table.add_row(line["account"], line["debit"], line["credit"], line["memo"])
+        for line in batch.lines:
+            shown = flow.json_line(batch, line, named=False)
+            table.add_row(shown["account"], shown["debit"], shown["credit"], shown["memo"])
         console.print(table)
     console.print(f"balanced: {'yes' if built.balanced else 'NO'}"
                   + ("  (dry run: nothing posted)" if posted is None else "  posted"), markup=False)

@@ -23,7 +23,6 @@ writes into Sage, and posts to revenue when it is not (``[mapping.settlement] ch
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -246,23 +245,26 @@ def memo(rule: str, texts: Iterable[str]) -> str:
     return f"{RULE_TEXT[rule]}: {', '.join(sorted(texts))}"[:255]
 
 
+def json_line(batch: Batch, line: Line, *, named: bool) -> dict[str, str]:
+    """One journal line as the ``--json`` output shows it: debit and credit as strings (one of them 0.00), the memo
+    prefixed with ``[period]`` when ``named`` (a settlement that spans periods)."""
+    amount = line.amount.quantize(CENT) if line.amount == line.amount.quantize(CENT) else line.amount
+    nothing = str(ZERO.quantize(CENT))
+    return {"account": line.account, "debit": str(amount) if amount > 0 else nothing,
+            "credit": str(-amount) if amount < 0 else nothing,
+            "memo": f"[{batch.period.label}] {line.memo}" if named else line.memo}
+
+
 def as_json(built: Journal) -> dict[str, Any]:
-    """The ``settlements import --json`` shape; amounts as strings."""
+    """The ``settlements import --json`` shape, exactly: settlement_id, currency, deposit_date, total_amount,
+    balanced and lines [{account, debit, credit, memo}]; amounts as strings. The lines of every batch, in period
+    order; when there are several, each memo starts with its period (``[2026-03] ...``)."""
     s = built.summary
     several = len(built.batches) > 1
-
-    def line(batch: Batch, item: Line, named: bool = True) -> dict[str, str]:
-        amount = item.amount.quantize(CENT) if item.amount == item.amount.quantize(CENT) else item.amount
-        return {"account": item.account, "debit": str(amount if amount > 0 else ZERO.quantize(CENT)),
-                "credit": str(-amount if amount < 0 else ZERO.quantize(CENT)),
-                "memo": f"[{batch.period.label}] {item.memo}" if several and named else item.memo}
-
     return {"settlement_id": s.settlement_id, "currency": s.currency,
             "deposit_date": s.deposit_date.isoformat() if s.deposit_date else None,
             "total_amount": str(s.total_amount), "balanced": built.balanced,
-            "lines": [line(b, item) for b in built.batches for item in b.lines],
-            "batches": [{"period": b.period.label, "date": b.date.isoformat(),
-                         "lines": [line(b, item, False) for item in b.lines]} for b in built.batches]}
+            "lines": [json_line(b, line, named=several) for b in built.batches for line in b.lines]}
 
 
 # --- reading a file -----------------------------------------------------------------------------------------------
@@ -287,6 +289,8 @@ def read(lines: Iterable[str], settings: Settings, *, source: str, store=None,
                 f"total-amount {record.total_amount} {record.currency}; {source} says {summary.total_amount} "
                 f"{summary.currency}. Nothing posted: compare the two reports and correct the GL by hand if "
                 f"Amazon re-issued the settlement", code="settlement_conflict", record=summary.settlement_id)
+        if report_id is not None and record.report_id is None:  # posted from a file: the sync can skip this report
+            store.settlement_link_report(summary.settlement_id, report_id)
         return None, f"settlement {summary.settlement_id} was posted before (batches {record.batches})"
     result = Categorised(summary)
     detail = ({"line_no": row.number, "posted_date": row.posted_date, "transaction_type": row.transaction_type,
@@ -351,9 +355,9 @@ def sync_settlements(ctx: JobContext) -> dict[str, int]:
 @job("import_settlement", queue="amazon")
 def import_settlement(ctx: JobContext, report_id: str, document_id: str) -> dict[str, Any]:
     """Download, parse and categorise one settlement report; hand the summary to post_settlement."""
-    text = Reports(connections.amazon(ctx)).download_document(document_id)
-    categorised, skipped = read(io.StringIO(text), ctx.settings, source=f"report {report_id}", store=ctx.store,
-                                report_id=report_id)
+    with Reports(connections.amazon(ctx)).open_document(document_id) as lines:
+        categorised, skipped = read(lines, ctx.settings, source=f"report {report_id}", store=ctx.store,
+                                    report_id=report_id)
     if categorised is None:
         log.info("settlement.already_posted", report_id=report_id, reason=skipped)
         return {"status": "skipped", "reason": skipped}

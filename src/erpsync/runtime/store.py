@@ -788,6 +788,14 @@ class Store:
         with self.reader.connect() as conn:
             return [SettlementRecord(**row._mapping) for row in conn.execute(query)]
 
+    def settlement_link_report(self, settlement_id: str, report_id: str) -> None:
+        """Name the report of a settlement that was posted from a file (no report id yet), so that the sync passes
+        that report by instead of downloading it again on every run of its overlap window."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(settlements).where(settlements.c.settlement_id == settlement_id,
+                                                      settlements.c.report_id.is_(None))
+                         .values(report_id=report_id, updated_at=utcnow()))
+
     def settlement_posted(self, settlement_id: str, batches: dict[str, int]) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.update(settlements).where(settlements.c.settlement_id == settlement_id)

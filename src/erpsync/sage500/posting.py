@@ -109,8 +109,10 @@ def post_batches(gateway: Sage500Gateway, batches: Sequence[PeriodBatch], *, wha
     unknown = missing_accounts(gateway, (line.account for b in batches for line in b.entry.lines))
     if unknown:
         raise Permanent(f"{what}: GL account(s) {', '.join(unknown)} do not exist in company {gateway.company_id}; "
-                        f"nothing posted. Create them in Sage or change [mapping.settlement], then replay the dead "
-                        f"letter", code="unknown_gl_account", record=unknown[0])
+                        f"nothing posted. Create them in Sage and replay the dead letter; or point "
+                        f"[mapping.settlement] at accounts that exist and import the settlement again (`erpsync "
+                        f"settlements import FILE`): a replay posts the accounts it was imported with",
+                        code="unknown_gl_account", record=unknown[0])
     posted = {}
     for batch in batches:
         posted[batch.period.label] = gateway.post_journal(batch.entry, batch_id_prefix=batch_id_prefix)
