@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 from erpsync import mapping
 from erpsync.cli import app
 from erpsync.errors import ConfigError
-from erpsync.flows import connections, inventory, prices
-from erpsync.runtime.jobs import Context
+from erpsync.flows import inventory, prices
 from erpsync.sage500 import availability, pricing, schema
 from tests.flows.listing_helpers import SKUS, feeds_done, listed, sandbox_listings, sync
 
@@ -101,9 +100,8 @@ def test_an_attribute_mapped_from_a_sage_user_field_reaches_the_listing(make_pip
             conn.exec_driver_sql("UPDATE timItem SET UserFld1 = ? WHERE ItemID = ?", (brand, sku))
     sync(shop)
     run_feeds(shop)
-    ctx = Context(shop.runtime, "test", "test", 1)
-    on_amazon = {sku: connections.amazon(ctx).listings.get_listings_item(
-        sku, marketplace_ids=[US], included_data=("attributes",))["attributes"] for sku in SKUS}
+    with shop.sandbox.world.lock:  # what the sandbox's listings hold after the feed (getListingsItem serves it)
+        on_amazon = {sku: shop.sandbox.world.listings[sku].attributes for sku in SKUS}
     assert {sku: on_amazon[sku].get("brand") for sku in SKUS} == {
         SKUS[0]: [{"value": "Acme Outdoor", "language_tag": "en_US", "marketplace_id": US}],
         SKUS[1]: [{"value": "Northpeak", "language_tag": "en_US", "marketplace_id": US}], SKUS[2]: None,
