@@ -200,7 +200,8 @@ class MappingSettings(Section):
     user_fields: dict[str, str] = Field(default_factory=dict)
     gl_accounts: dict[str, str] = Field(default_factory=dict)
     settlement: SettlementMapping = Field(default_factory=SettlementMapping)
-    # Sage item field (e.g. "ShortDesc", "LongDesc") -> Amazon listing attribute (e.g. "item_name"), sent in the feeds
+    # Sage item field ("ShortDesc", "LongDesc", or a timItem column such as "UserFld1") -> Amazon listing attribute
+    # (e.g. "item_name", "brand"), sent in the feeds
     attributes: dict[str, str] = Field(default_factory=dict)
 
 
@@ -457,7 +458,7 @@ warehouses = { MFN = "MAIN", AFN = "FBA" }
 # Sage user fields filled from Amazon attributes (15 characters; Line.UserFld1 is the OrderItemId)
 # user_fields = { UserFld2 = "marketplace_id", UserFld3 = "is_prime", "Line.UserFld2" = "asin" }
 # Sage item fields -> Amazon listing attributes, sent with stock and prices (docs/inventory.md)
-# attributes = { ShortDesc = "item_name" }
+# attributes = { ShortDesc = "item_name", UserFld1 = "brand" }   # descriptions, or any timItem column (user fields)
 
 [inventory]
 # Stock to Amazon: Σ bins of these warehouses - open Sage orders - Amazon orders not yet in Sage - safety stock.

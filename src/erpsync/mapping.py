@@ -463,10 +463,13 @@ def currency_for(marketplace_id: str) -> str:
                                  f"{', '.join(sorted(MARKETPLACE_CURRENCY))}") from None
 
 
-def amazon_skus(item_id: str, settings: MappingSettings) -> list[str]:
-    """The SellerSKUs a Sage item is sold under: every ``sku_aliases`` key naming it, else the ItemID itself."""
-    aliased = sorted(sku for sku, item in settings.sku_aliases.items() if item.casefold() == item_id.casefold())
-    return aliased or [item_id]
+def skus_by_item(settings: MappingSettings) -> dict[str, list[str]]:
+    """The SellerSKUs each aliased Sage item is sold under (casefolded ItemID → the ``sku_aliases`` keys naming
+    it, sorted); an item absent here is sold under its ItemID."""
+    found: dict[str, list[str]] = {}
+    for sku, item in sorted(settings.sku_aliases.items()):
+        found.setdefault(item.casefold(), []).append(sku)
+    return found
 
 
 def unpublished(item_id: str, item_type: int, active: bool, settings: InventorySettings) -> str | None:

@@ -21,8 +21,10 @@ def test_dry_run_proposes_an_update_for_every_seeded_item_and_sends_nothing(work
 
     result = CliRunner().invoke(app, ["inventory", "sync", "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
-    proposed = json.loads(result.stdout)["marketplaces"]["ATVPDKIKX0DER"]["messages"]
+    dry_run = json.loads(result.stdout)["marketplaces"]["ATVPDKIKX0DER"]
+    proposed = dry_run["messages"]
     assert {p["sku"] for p in proposed} == seeded and len(proposed) == len(seeded) == 500
+    assert dry_run["excluded"] == {}  # the seed has no kits nor inactive items: nothing is left out
     for p in proposed:
         patch = p["message"]["patches"][0]
         assert patch["path"] == "/attributes/fulfillment_availability"

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from erpsync import mapping
 from erpsync.cli import app
-from erpsync.flows import prices
+from erpsync.errors import ConfigError
+from erpsync.flows import inventory, prices
 from erpsync.sage500 import availability, pricing, schema
 from tests.flows.listing_helpers import SKUS, feeds_done, listed, sandbox_listings, sync
 
@@ -78,9 +80,38 @@ def test_an_attribute_mapped_from_a_sage_item_field_reaches_the_listing(make_pip
     listed(shop)
     sync(shop)
     run_feeds(shop)
-    descriptions = {i.item_id: i.fields["ShortDesc"] for i in availability.items(shop.engine, "SOA")}
+    descriptions = {i.item_id: i.fields["ShortDesc"]
+                    for i in availability.items(shop.engine, "SOA", {"ShortDesc": "ShortDesc"})}
     assert {sku: sandbox_listings(shop)[sku]["title"] for sku in SKUS} == {sku: descriptions[sku] for sku in SKUS}
     assert sync(shop)["messages"] == 0
+
+
+def test_an_attribute_mapped_from_a_sage_user_field_reaches_the_listing(make_pipeline):
+    """A custom item field: the site keeps the brand in timItem.UserFld1 (which user fields a site has and what it
+    stores there are its own), mapped as `userfld1` (any case) to Amazon's `brand`; an item with the field empty
+    sends no brand; a field timItem does not have is refused naming it."""
+    shop = make_pipeline(inventory={"include": SKUS, "feed_poll_seconds": 20}, prices={"enabled": False},
+                         mapping={"attributes": {"userfld1": "brand"}})
+    listed(shop)
+    brands = {SKUS[0]: "Acme Outdoor", SKUS[1]: "Northpeak  "}  # CHAR-style padding is trimmed
+    with shop.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE timItem ADD UserFld1 VARCHAR(15)")
+        for sku, brand in brands.items():
+            conn.exec_driver_sql("UPDATE timItem SET UserFld1 = ? WHERE ItemID = ?", (brand, sku))
+    sync(shop)
+    run_feeds(shop)
+    with shop.sandbox.world.lock:  # what the sandbox's listings hold after the feed (getListingsItem serves it)
+        on_amazon = {sku: shop.sandbox.world.listings[sku].attributes for sku in SKUS}
+    assert {sku: on_amazon[sku].get("brand") for sku in SKUS} == {
+        SKUS[0]: [{"value": "Acme Outdoor", "language_tag": "en_US", "marketplace_id": US}],
+        SKUS[1]: [{"value": "Northpeak", "language_tag": "en_US", "marketplace_id": US}], SKUS[2]: None,
+        SKUS[3]: None}
+    assert sync(shop)["messages"] == 0
+
+    unknown = shop.settings.model_copy(update={"mapping": shop.settings.mapping.model_copy(
+        update={"attributes": {"UserFld9": "color"}})})
+    with pytest.raises(ConfigError, match=r"UserFld9.*not columns of timItem.*user fields here: UserFld1"):
+        inventory.desired(unknown, shop.gateway, shop.runtime.store, US)
 
 
 def test_an_attribute_amazon_refuses_is_a_dead_letter_naming_it(make_pipeline):

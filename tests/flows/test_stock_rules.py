@@ -75,8 +75,9 @@ def test_which_items_are_published():
     assert "kit" in mapping.unpublished("TENT-KIT", 7, True, rules)
     assert "kit" in mapping.unpublished("TENT-KIT", 8, True, rules)
     assert "inactive" in mapping.unpublished("CAP", 5, False, rules)
-    assert mapping.amazon_skus("TENT-2P", MappingSettings(sku_aliases={"AMZ-TENT": "TENT-2P"})) == ["AMZ-TENT"]
-    assert mapping.amazon_skus("TENT-2P", MappingSettings()) == ["TENT-2P"]
+    aliases = MappingSettings(sku_aliases={"AMZ-TENT": "TENT-2P", "AMZ-TENT-B": "tent-2p", "AMZ-MAT": "MAT"})
+    assert mapping.skus_by_item(aliases) == {"tent-2p": ["AMZ-TENT", "AMZ-TENT-B"], "mat": ["AMZ-MAT"]}
+    assert mapping.skus_by_item(MappingSettings()) == {}
 
 
 def test_messages_and_per_message_results():

@@ -109,6 +109,9 @@ def scenario(engine, make_order, stock) -> None:
     history.list_prices(engine, "SOA", "USD", ["WIDGET-BLU-L"], warehouse_id="MAIN")
     history.hold(engine, "113-1000000-0000001")
     availability.items(engine, "SOA")
+    with engine.begin() as conn:  # a site's custom item field ([mapping] attributes), read with the descriptions
+        conn.exec_driver_sql("ALTER TABLE timItem ADD UserFld1 VARCHAR(15)")
+    availability.items(engine, "SOA", availability.item_columns(engine, ["ShortDesc", "userfld1"]))
     pricing.prices(engine, "SOA", "USD", sheet="Sheet2Price", whse_id="MAIN")
     pricing.prices(engine, "SOA", "USD")
     entry = model.JournalEntry(reference="S-1", date=datetime(2026, 1, 20, tzinfo=timezone.utc), currency="USD",

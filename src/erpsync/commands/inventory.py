@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -59,13 +61,17 @@ def _sync(config: Optional[Path], fields: list[str] | None, *, dry_run: bool, fu
     runtime = _runtime(config)
     try:
         with config_errors():
+            with _working("Reading Sage and comparing with what Amazon acknowledged", quiet=as_json):
+                if dry_run:
+                    ctx = Context(runtime, "inventory_scan", "cli:dry-run", 1)
+                    chosen = tuple(fields) if fields else mapping.LISTING_FIELDS
+                    plans = inventory.scan_plans(ctx, full=full, fields=chosen)
+                else:
+                    outcome = runtime.run("inventory_scan", {"full": full, "fields": fields},
+                                          key="inventory_scan:cli")
             if dry_run:
-                ctx = Context(runtime, "inventory_scan", "cli:dry-run", 1)
-                chosen = tuple(fields) if fields else mapping.LISTING_FIELDS
-                plans = inventory.scan_plans(ctx, full=full, fields=chosen)
                 _show_plans(runtime, plans, as_json)
                 return
-            outcome = runtime.run("inventory_scan", {"full": full, "fields": fields}, key="inventory_scan:cli")
         if outcome.status != "done":
             raise _fail(ErpsyncError(f"the scan did not finish ({outcome.status}): {outcome.error}"))
         counts = outcome.value
@@ -87,6 +93,15 @@ def _sync(config: Optional[Path], fields: list[str] | None, *, dry_run: bool, fu
         runtime.close()
 
 
+@contextmanager
+def _working(what: str, *, quiet: bool) -> Iterator[None]:
+    """A progress bar of unknown length on stderr while ``what`` runs (a 100,000-item catalogue takes seconds)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, disable=quiet, transient=True) as progress:
+        progress.add_task(what, total=None)
+        yield
+
+
 def _show_plans(runtime: Runtime, plans, as_json: bool) -> None:
     from erpsync.flows import inventory
 
@@ -101,7 +116,9 @@ def _show_plans(runtime: Runtime, plans, as_json: bool) -> None:
         for proposed in found["messages"]:
             values = proposed["values"]
             table.add_row(proposed["sku"], proposed["item_id"], str(values.get("quantity", "")),
-                          str(values.get("price", "")), ", ".join(sorted(values.get("attributes") or ())))
+                          str(values.get("price", "")),
+                          ", ".join(f"{name}={text!r}" for name, text
+                                    in sorted((values.get("attributes") or {}).items())))
         console.print(table)
         for sku, held in found["held"].items():
             console.print(f"[yellow]held[/yellow] {escape(held['reason'])}")
@@ -167,7 +184,9 @@ def prices_approve(sku: str, marketplace: Optional[str] = typer.Option(None, hel
 @reconcile_app.command("inventory")
 def reconcile_inventory(as_json: bool = JsonOption,
                         fix: bool = typer.Option(False, "--fix", help="Push Sage's values for the differences."),
-                        timeout: float = TimeoutOption, config: Optional[Path] = ConfigOption) -> None:
+                        timeout: float = typer.Option(3600.0, "--timeout", help="Give up waiting for Amazon's "
+                                                      "listings report after this many seconds."),
+                        config: Optional[Path] = ConfigOption) -> None:
     """Compare Sage's availability with Amazon's quantities (all-listings report, FBA inventory); each difference
     with its likely cause and age. --fix sends Sage's values for the unexplained ones."""
     from erpsync.flows import reconcile
@@ -175,9 +194,7 @@ def reconcile_inventory(as_json: bool = JsonOption,
     runtime = _runtime(config)
     try:
         ctx = Context(runtime, "reconcile_inventory", "cli:reconcile", 1)
-        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-        with config_errors(), Progress(*columns, console=err, disable=as_json, transient=True) as progress:
-            progress.add_task("Amazon prepares the all-listings report", total=None)
+        with config_errors(), _working("Reading Sage; Amazon prepares the all-listings report", quiet=as_json):
             try:
                 results = reconcile.run_inline(ctx, fix=fix, timeout=timeout)
             except ErpsyncError as exc:

@@ -75,14 +75,14 @@ def desired(settings: Settings, gateway: Sage500Gateway, store: Store, marketpla
     (``[mapping] attributes``)."""
     inventory = settings.inventory
     attributes = settings.mapping.attributes if with_attributes else {}
-    unknown = sorted(set(attributes) - set(availability.ITEM_FIELDS))
-    if unknown:
-        raise errors.ConfigError(f"[mapping] attributes names Sage item fields {unknown} erpsync does not read; "
-                                 f"use {', '.join(availability.ITEM_FIELDS)}")
-    items = availability.items(gateway.engine, gateway.company_id)
+    columns = availability.item_columns(gateway.engine, sorted(attributes)) if attributes else {}
+    items = availability.items(gateway.engine, gateway.company_id, columns)
     stock = gateway.stock_levels(inventory.warehouses)
     unwritten = unwritten_by_item(store, [item.item_id for item in items], settings)
     sheet = prices.sheet_prices(settings, gateway, marketplace_id) if with_prices else {}
+    offers: dict[Decimal, dict[str, Any]] = {}  # per sheet price: a catalogue has far fewer prices than items
+    skus = mapping.skus_by_item(settings.mapping)
+    zero = Decimal(0)
     found = Desired()
     for item in items:
         reason = mapping.unpublished(item.item_id, item.item_type, item.active, inventory)
@@ -90,15 +90,20 @@ def desired(settings: Settings, gateway: Sage500Gateway, store: Store, marketpla
             found.excluded[item.item_id] = reason
             continue
         values: dict[str, Any] = {"quantity": mapping.available_units(
-            stock.get(item.item_id, Decimal(0)), unwritten.get(item.item_id, Decimal(0)),
+            stock.get(item.item_id, zero), unwritten.get(item.item_id, zero),
             mapping.safety_stock_for(item.item_id, inventory))}
-        if item.item_id in sheet:
-            values.update(prices.offer_values(sheet[item.item_id], settings))
-        sent_attributes = {name: item.fields[column] for column, name in sorted(attributes.items())
-                           if item.fields.get(column)}
-        if sent_attributes:
-            values["attributes"] = sent_attributes
-        for sku in mapping.amazon_skus(item.item_id, settings.mapping):
+        price = sheet.get(item.item_id)
+        if price is not None:
+            offer = offers.get(price)
+            if offer is None:
+                offer = offers[price] = prices.offer_values(price, settings)
+            values.update(offer)
+        if attributes:
+            sent_attributes = {name: item.fields[field_name] for field_name, name in sorted(attributes.items())
+                               if item.fields.get(field_name)}
+            if sent_attributes:
+                values["attributes"] = sent_attributes
+        for sku in skus.get(item.item_id.casefold()) or (item.item_id,):
             found.values[sku] = (item.item_id, values)
     return found
 
@@ -121,13 +126,13 @@ def plan(store: Store, settings: Settings, marketplace_id: str, wanted: Desired,
     """Compare ``wanted`` with the state store: the changes to send (``fields`` only), prices the guard holds."""
     states = store.listings.comparison(marketplace_id)
     result = Plan(marketplace_id, wanted.values, excluded=wanted.excluded)
+    keep = set(fields) | (set(PRICE_FIELDS) if "price" in fields else set())
     for sku, (_item, values) in wanted.values.items():
         state = states.get(sku)
         acked = (state.acked if state else None) or {}
-        values = {name: value for name, value in values.items() if name in fields
-                  or (name in PRICE_FIELDS and "price" in fields)}
+        values = {name: value for name, value in values.items() if name in keep}
         held_before = state.held if state else None
-        if "price" in values:
+        if "price" in values and (values["price"] != acked.get("price") or held_before):
             why = mapping.price_guard(sku, Decimal(values["price"]), Decimal(acked["price"])
                                       if acked.get("price") else None, settings.prices)
             approved = bool(held_before and held_before.get("approved") and held_before["price"] == values["price"])
@@ -138,8 +143,8 @@ def plan(store: Store, settings: Settings, marketplace_id: str, wanted: Desired,
                     result.new_holds.append((sku, why))
             elif held_before:
                 result.held[sku] = None
-        changes = mapping.listing_changes(values, acked, state.sent if state else None,
-                                          state.refused if state else None, full=full)
+        changes = mapping.listing_changes(values, acked, state.sent, state.refused, full=full) if state \
+            else dict(values)  # nothing acknowledged, in flight or refused yet: everything goes
         if any(name in changes for name in PRICE_FIELDS):  # the offer goes as a whole
             changes.update({name: values[name] for name in PRICE_FIELDS if name in values})
         if changes:

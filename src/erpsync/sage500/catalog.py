@@ -69,10 +69,10 @@ class Catalog(SageDatabase):
         params = {"company_id": self.company_id, "whse_ids": sorted(set(whse_ids))}
 
         def read(conn: Connection) -> dict[str, Decimal]:
-            available = {r.ItemID: r.Qty for r in conn.execute(sql.bin_availability(), params)}
-            picked = {r.ItemID: r.Qty for r in conn.execute(sql.picked_uncommitted(), params)}
-            for r in conn.execute(sql.open_so_demand(), params):
-                available[r.ItemID] = available.get(r.ItemID, ZERO) - (r.Qty - picked.get(r.ItemID, ZERO))
+            available = dict(conn.execute(sql.bin_availability(), params).all())
+            picked = dict(conn.execute(sql.picked_uncommitted(), params).all())
+            for item_id, quantity in conn.execute(sql.open_so_demand(), params).all():
+                available[item_id] = available.get(item_id, ZERO) - (quantity - picked.get(item_id, ZERO))
             return available
 
         return self._read(read) if params["whse_ids"] else {}

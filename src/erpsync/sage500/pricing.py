@@ -20,7 +20,8 @@ def prices(engine: Engine, company_id: str, currency: str, *, sheet: str = "List
     params = {"company_id": company_id, "currency": currency, "now": s.sage_time(at), "whse_id": whse_id}
     found: dict[str, Decimal] = {}
     with reading(f"price sheet {sheet} ({currency})"), engine.connect() as conn:
-        for row in conn.execute(sql.current_prices(whse_id is not None, sheet), params):
-            if row.Price is not None and row.Price > 0:
-                found.setdefault(row.ItemID, Decimal(row.Price))
+        rows = conn.execute(sql.current_prices(whse_id is not None, sheet), params).all()
+    for item_id, price in rows:  # per item, the first warehouse that prices it
+        if item_id not in found and price is not None and price > 0:
+            found[item_id] = Decimal(price)
     return found
