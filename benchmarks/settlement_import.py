@@ -98,6 +98,17 @@ def write_file(path: Path, rows: int, eu: bool, seed: int = 7) -> None:
     rows_file.unlink()
 
 
+JOURNAL = """
+built = flow.journal(categorised, flow.calendar_month, settings)
+seconds = time.perf_counter() - began
+assert built.balanced, "journal not balanced"
+print(json.dumps({"rows": categorised.rows, "seconds": seconds, "balanced": built.balanced,
+                  "batches": [b.period.label for b in built.batches], "lines": len(built.lines),
+                  "total": str(built.summary.total_amount),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
 REPORT_CHILD = """
 import json, resource, shutil, sys, time
 from erpsync import config
@@ -116,14 +127,7 @@ settings = config.Settings()
 began = time.perf_counter()
 with Reports(Document()).open_document("D1") as lines:
     categorised, _ = flow.read(lines, settings, source="report D1")
-built = flow.journal(categorised, flow.calendar_month, settings)
-seconds = time.perf_counter() - began
-assert built.balanced, "journal not balanced"
-print(json.dumps({"rows": categorised.rows, "seconds": seconds, "balanced": built.balanced,
-                  "batches": [b.period.label for b in built.batches], "lines": len(built.lines),
-                  "total": str(built.summary.total_amount),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+""" + JOURNAL
 
 POSTING_CHILD = """
 import json, resource, sys, time
@@ -165,14 +169,7 @@ settings = config.Settings()
 began = time.perf_counter()
 with open(sys.argv[1], encoding="utf-8-sig", newline="") as lines:
     categorised, _ = flow.read(lines, settings, source=sys.argv[1])
-built = flow.journal(categorised, flow.calendar_month, settings)
-seconds = time.perf_counter() - began
-assert built.balanced, "journal not balanced"
-print(json.dumps({"rows": categorised.rows, "seconds": seconds, "balanced": built.balanced,
-                  "batches": [b.period.label for b in built.batches], "lines": len(built.lines),
-                  "total": str(built.summary.total_amount),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+""" + JOURNAL
 
 
 def main() -> None:

@@ -35,6 +35,13 @@ def _sync_until_posted(pipeline, sid: str) -> None:
                   timeout=60, what=f"settlement {sid} posted")
 
 
+def _sync_until_import_dead_letter(pipeline) -> None:
+    pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
+    pipeline.wait(lambda: pipeline.runtime.store.dead_letters.list("open", job="import_settlement"), timeout=60,
+                  what="the import dead letter")
+    assert pipeline.runtime.drain(30)
+
+
 def test_sandbox_settlements_post_once_each_us_eu_and_changed_format(pipeline):
     store = pipeline.runtime.store
     fba = pipeline.generate(30, afn_share=1.0)  # Amazon ships them at once: Order rows with FBA fees
@@ -122,10 +129,7 @@ def test_unknown_fee_is_one_dead_letter_and_replay_posts_it_after_mapping(pipeli
     closed = pipeline.control("POST", "settlements", json={})
     sid = closed["settlementId"]
     with pipeline.workers():
-        pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
-        pipeline.wait(lambda: store.dead_letters.list("open", job="import_settlement"), timeout=60,
-                      what="the import dead letter")
-        assert pipeline.runtime.drain(30)
+        _sync_until_import_dead_letter(pipeline)
         [letter] = store.dead_letters.list("open")
         assert letter.error_code == "unmapped_settlement_amount" and letter.record == sid
         assert f"{UNKNOWN!r} on line" in letter.message and "nothing posted" in letter.message
@@ -158,10 +162,7 @@ def test_report_missing_a_column_is_one_dead_letter_naming_it_and_nothing_is_pos
     cut = "".join("\t".join(f for i, f in enumerate(line.split("\t")) if i != drop) for line in lines)
     documents.store(document, cut.encode(), pipeline.sandbox.world.now(), compress=True)
     with pipeline.workers():
-        pipeline.runtime.enqueue("sync_settlements", key="sync_settlements")
-        pipeline.wait(lambda: store.dead_letters.list("open", job="import_settlement"), timeout=60,
-                      what="the import dead letter")
-        assert pipeline.runtime.drain(30)
+        _sync_until_import_dead_letter(pipeline)
     [letter] = store.dead_letters.list("open")
     assert letter.error_code == "settlement_format" and letter.attempts == 1
     assert letter.message.startswith("settlement format changed: required column 'amount' missing, in the header")
