@@ -67,6 +67,13 @@ def test_every_route_but_health_and_the_webhook_refuses_a_visitor_without_creden
     assert 'name="next" value="/dead-letters?reason=unknown_sku"' in page.text
     # nothing was done on the way: the dead letter is still open
     assert web.runtime.store.dead_letters.get(1).status == "open"
+    # a path nothing serves is no way around the login: the same 401 as a real page, so it tells a visitor nothing
+    for path in ("/nonexistent", "/orders/does-not-exist-route/x", "/api/nonexistent"):
+        assert httpx.get(web.url + path).status_code == 401, path
+        page = httpx.get(web.url + path, headers={"Accept": "text/html"})
+        assert page.status_code == 401 and 'action="/login"' in page.text, path
+    beside = httpx.get(f"{web.url}/health/nonexistent", headers={"Accept": "text/html"})  # under a public path
+    assert beside.status_code == 404 and beside.json() == {"detail": "Not Found"}  # no page, no navigation
     # public: the probe and the webhook (which refuses on its own token)
     assert httpx.get(f"{web.url}/health").status_code == 200
     assert httpx.post(f"{web.url}/notifications", content=b"{}").status_code in (401, 503)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import dead_letter
+import httpx
+
+from tests.web.conftest import API_TOKEN, dead_letter
 
 
 def test_bulk_discard_needs_a_confirmation_and_reports_each_letter(web):
@@ -104,3 +106,18 @@ def test_a_page_asked_for_with_a_bad_parameter_says_which_on_a_page(web):
     assert "page: Input should be a valid integer" in answer.text
     api = client.get("/api/orders", params={"page": "abc"}, headers={"Accept": "application/json"})
     assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "page"]  # scripts keep JSON
+
+
+def test_a_path_nothing_serves_answers_the_dashboards_404_page_and_json_to_scripts(web):
+    client = web.session()
+    for path in ("/nonexistent", "/orders/does-not-exist-route/x"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html"), path
+        assert f"no page at {path}" in answer.text and '<a href="/">Overview</a>' in answer.text
+        assert 'href="/dead-letters"' in answer.text  # the dashboard's layout, with its navigation
+    escaped = client.get("/<b>x</b>")
+    assert escaped.status_code == 404 and "<b>x" not in escaped.text  # the path is shown escaped
+    scripts = (client.get("/api/nonexistent"), client.get("/nonexistent", headers={"Accept": "application/json"}),
+               httpx.get(f"{web.url}/nonexistent", headers={"Authorization": f"Bearer {API_TOKEN}"}))
+    for answer in scripts:
+        assert answer.status_code == 404 and answer.json() == {"detail": "Not Found"}

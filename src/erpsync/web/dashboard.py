@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import erpsync
 from erpsync.errors import ErpsyncError
@@ -64,6 +65,17 @@ def install(app: FastAPI, runtime: Runtime, registry: CollectorRegistry, demo: A
                  for error in exc.errors()]
         return render.page(request, "message.html", code=422, title="Bad request", lines=lines,
                            back=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
+        """A path nothing serves, asked for by a signed-in browser, answers the dashboard's 404 page rather than
+        JSON. Access control runs first: a visitor was sent the login form before routing, and one on a public
+        prefix (``/health/x``) keeps the JSON answer, so the page tells a stranger nothing."""
+        if exc.status_code != 404 or not _wants_page(request) or not request.scope.get("state", {}).get("user"):
+            return await http_exception_handler(request, exc)
+        what = f"no page at {request.url.path}" if exc.detail == "Not Found" else str(exc.detail)
+        return render.page(request, "message.html", code=404, title="Not found", lines=[what], back="/",
+                           back_label="Overview")
 
 
 def _wants_page(request: Request) -> bool:
