@@ -7,6 +7,7 @@ import re
 
 import httpx
 
+from erpsync.web import inventory
 from tests.web.conftest import API_TOKEN, dead_letter
 
 
@@ -121,3 +122,24 @@ def test_a_path_nothing_serves_answers_the_dashboards_404_page_and_json_to_scrip
                httpx.get(f"{web.url}/nonexistent", headers={"Authorization": f"Bearer {API_TOKEN}"}))
     for answer in scripts:
         assert answer.status_code == 404 and answer.json() == {"detail": "Not Found"}
+
+
+def test_the_fix_drift_confirmation_counts_every_drifted_sku_lists_the_first_and_fixes_them_all(web):
+    """A catalogue can drift by thousands of SKUs: the confirmation says how many, lists the first
+    ``CONFIRM_SHOWN`` and links to the rest; what it confirms names no SKU, so the fix covers them all."""
+    causes = ("drift", "drift", "unknown SKU")
+    web.runtime.store.listings.reconciliation_add("ATVPDKIKX0DER", {"compared": 180, "differences": [
+        {"sku": f"SKU-{n:03d}", "channel": "MFN", "sage": n, "amazon": n + 1, "cause": causes[n % 3],
+         "since": None, "age": None} for n in range(180)]})
+    client = web.session()
+    csrf = web.csrf(client, "/reconciliation")
+    confirm = client.post("/reconciliation/fix", data={"csrf_token": csrf})
+    listed = re.findall(r'<td class="id">(SKU-\d+)</td>', confirm.text)
+    assert confirm.status_code == 200 and "Drifted at the last reconciliation: 120 SKU(s)" in confirm.text
+    assert len(listed) == inventory.CONFIRM_SHOWN == 50 and listed[0] == "SKU-000"
+    assert "and 70 more" in confirm.text and 'href="/reconciliation?cause=drift"' in confirm.text
+    assert not web.runtime.store.job_keys_pending(limit=10), "nothing is queued before the confirmation"
+    done = client.post("/reconciliation/fix", data={"csrf_token": csrf, "confirm": "yes"})
+    assert "reconcile_inventory queued with fix" in done.text
+    [job] = web.runtime.store.job_keys_pending(limit=10)
+    assert (job.job, job.message["payload"]) == ("reconcile_inventory", {"fix": True})  # every SKU, none named

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from erpsync.cli import app
 from erpsync.runtime.access import Access
+from erpsync.web import inventory
 from erpsync.web.app import start as start_web
 from tests.flows.listing_helpers import SKUS, expected_quantities, feeds_done, listed, sandbox_listings, sync
 from tests.web.conftest import PASSWORD, USER, Web
@@ -82,23 +83,25 @@ def test_the_feeds_pages_show_a_synced_feed_and_its_refused_message(shop):
     assert httpx.get(f"{web.url}/api/feeds", params={"status": "nope"}, headers=BEARER).status_code == 400
 
 
-def test_the_reconciliation_page_shows_the_drift_and_the_fix_waits_for_its_confirmation(shop):
+def test_the_reconciliation_page_shows_the_drift_and_the_fix_waits_for_its_confirmation(shop, monkeypatch):
     pipeline, web = shop
+    monkeypatch.setattr(inventory, "CONFIRM_SHOWN", 1)  # the confirmation lists one of the two drifted SKUs
     client = web.session()
     assert "Never reconciled" in client.get("/reconciliation").text
     sync(pipeline)
     with pipeline.workers():
         pipeline.wait(lambda: feeds_done(pipeline), what="the first sync")
-    drifted = pipeline.control("POST", "listings/drift", json={"skus": [SKUS[1]], "delta": 3})["drifted"][0]
+    moved = pipeline.control("POST", "listings/drift", json={"skus": [SKUS[1], SKUS[2]], "delta": 3})["drifted"]
+    drifted = next(d for d in moved if d["sku"] == SKUS[1])
     found = reconcile(pipeline)
-    assert [d["cause"] for d in found["differences"]] == ["drift"]
+    assert [d["cause"] for d in found["differences"]] == ["drift", "drift"]
 
     page = client.get("/reconciliation").text
     section = re.search(rf'<section data-marketplace="{US}">(.*?)</section>', page, re.S).group(1)
     row = next(r for r in re.findall(r"<tr>(.*?)</tr>", section, re.S) if SKUS[1] in r)
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
     assert cells[:5] == [SKUS[1], "MFN", str(drifted["before"]), str(drifted["after"]), "drift"]
-    assert cells[6] == found["differences"][0]["age"]
+    assert cells[6] == next(d for d in found["differences"] if d["sku"] == SKUS[1])["age"]
     assert "CST" in section or "CDT" in section  # the site's zone
     api = httpx.get(f"{web.url}/api/reconciliation", headers=BEARER).json()
     assert api["marketplaces"][0]["differences"] == found["differences"]
@@ -106,16 +109,19 @@ def test_the_reconciliation_page_shows_the_drift_and_the_fix_waits_for_its_confi
     csrf = web.csrf(client, "/reconciliation")
     assert client.post("/reconciliation/fix", data={"confirm": "yes"}).status_code == 403  # no CSRF token
     confirm = client.post("/reconciliation/fix", data={"csrf_token": csrf})
-    assert confirm.status_code == 200 and "Confirm fix" in confirm.text and SKUS[1] in confirm.text
+    assert confirm.status_code == 200 and "Confirm fix" in confirm.text and "2 SKU(s)" in confirm.text
+    assert "and 1 more" in confirm.text and sum(sku in confirm.text for sku in SKUS[1:3]) == 1
     assert not pipeline.runtime.store.job_keys_pending(limit=10), "nothing is queued before the confirmation"
     done = client.post("/reconciliation/fix", data={"csrf_token": csrf, "confirm": "yes"})
     assert "reconcile_inventory queued with fix" in done.text
     assert "already queued" in client.post("/reconciliation/fix", data={"csrf_token": csrf, "confirm": "yes"}).text
     with pipeline.workers():
-        pipeline.wait(lambda: (pipeline.runtime.store.listings.reconciliation_last(US)[1].get("fixed") == [SKUS[1]]
-                               and feeds_done(pipeline)), timeout=60, what="the fix to be reconciled and sent")
-    assert sandbox_listings(pipeline)[SKUS[1]]["quantity"] == expected_quantities(pipeline)[SKUS[1]]
-    assert "fixed 1" in client.get("/reconciliation").text
+        pipeline.wait(lambda: (pipeline.runtime.store.listings.reconciliation_last(US)[1].get("fixed")
+                               == sorted(SKUS[1:3]) and feeds_done(pipeline)),
+                      timeout=60, what="the fix to be reconciled and sent")
+    for sku in SKUS[1:3]:  # the one not listed on the confirmation page too
+        assert sandbox_listings(pipeline)[sku]["quantity"] == expected_quantities(pipeline)[sku]
+    assert "fixed 2" in client.get("/reconciliation").text
 
 
 def test_screenshots_of_the_feeds_and_reconciliation_pages(shop, request):

@@ -21,6 +21,7 @@ from erpsync.web import auth, render
 FEED_STATUSES = ("queued", "IN_QUEUE", "IN_PROGRESS", "DONE", "FATAL", "CANCELLED", "STUCK")
 MESSAGE_RESULTS = ("accepted", "refused", "in flight", "not applied")
 FIX_JOB, FIX_KEY = "reconcile_inventory", "reconcile_inventory:fix"
+CONFIRM_SHOWN = 50  # drifted SKUs listed on the fix's confirmation page; its count and the fix cover them all
 
 
 def _queue_fix(runtime: Runtime) -> str:
@@ -127,7 +128,8 @@ def pages_router(runtime: Runtime) -> APIRouter:
         if (form.get("confirm") or [""])[0] != "yes":
             last = views.last_reconciliations(store, runtime.settings.amazon.marketplace_ids)
             drifted = [(m, d) for m, r in last.items() if r for d in r.differences if d["cause"] == "drift"]
-            return render.page(request, "reconciliation_fix.html", nav="reconciliation", drifted=drifted)
+            return render.page(request, "reconciliation_fix.html", nav="reconciliation",
+                               drifted=views.page_of(drifted, 1, CONFIRM_SHOWN))
         return render.page(request, "message.html", nav="reconciliation", title="Reconciliation with fix",
                            lines=[await run_in_threadpool(_queue_fix, runtime)], back="/reconciliation")
 
