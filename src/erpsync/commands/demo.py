@@ -1,10 +1,13 @@
-"""`erpsync demo`: the whole order-to-fulfillment cycle on this machine, with nothing to configure.
+"""`erpsync demo`: the whole integration on this machine, with nothing to configure.
 
 Everything lives in ``.erpsync/demo/`` under the current directory, recreated on each run: a seeded Sage 500
 replica (SQLite), the state store and the queues (SQLite). In this process: the SP-API sandbox (time-scaled, its
 usage plans enforced), erpsync's web app receiving the sandbox's ORDER_CHANGE webhooks, huey workers and the
-schedule. The sandbox places N orders from the replica's items; erpsync writes them to Sage; the replica's warehouse
-ships them (some partially, some in two packages); erpsync confirms every package on Amazon; a summary follows.
+schedule. The seller's catalogue is listed on Amazon out of stock at old prices; erpsync's inventory and price sync
+(``inventory_scan``, JSON_LISTINGS_FEED) publishes Sage's availability and price sheet; the sandbox places N orders
+on those listings; erpsync writes them to Sage; the replica's warehouse ships them (some partially, some in two
+packages); erpsync confirms every package on Amazon; Amazon closes a settlement and erpsync posts it to Sage's GL
+(``sync_settlements``); a summary follows.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import select
 
 from erpsync import logs
-from erpsync.config import (AmazonSettings, OrderSettings, QueueSettings, RateLimitSettings, Sage500Settings,
-                            SandboxSettings, Secrets, Settings, StateSettings)
+from erpsync.config import (AmazonSettings, InventorySettings, OrderSettings, QueueSettings, RateLimitSettings,
+                            Sage500Settings, SandboxSettings, Secrets, Settings, StateSettings)
 from erpsync.runtime.jobs import Runtime, load_job_modules
 from erpsync.runtime.schedule import Scheduler
+from erpsync.runtime.store import FEED_OPEN
 from erpsync.sage500 import replica, warehouse
+from erpsync.sage500 import schema as s
 from erpsync.sage500.engine import make_engine
 from erpsync.sage500.gateway import Sage500Gateway, SalesOrder
 from erpsync.sandbox.server import start as start_sandbox
@@ -38,6 +44,9 @@ from erpsync.web.app import Server, create_app
 TIME_SCALE = 60.0  # sandbox seconds per real second: Amazon's usage plans hold, 60 times faster
 SETTLED = ("written", "skipped", "failed")  # an order is imported once its journal says one of these
 TIMEOUT = 120.0  # real seconds each phase may take before the demo reports what it has
+MARKETPLACE = "ATVPDKIKX0DER"
+OLD_PRICE = Decimal("1.10")  # the listings' prices before the sync: 10 % above Sage's price sheet
+SETTLEMENT_JOBS = ("sync_settlements", "import_settlement", "post_settlement")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,25 @@ class Summary:
     seconds: float  # the whole run
     import_seconds: float  # orders placed -> every order settled in Sage
     fulfil_seconds: float  # first shipment -> every package confirmed on Amazon
+    listings_updated: int = 0  # SKUs whose Sage quantity and price Amazon acknowledged in a feed's report
+    listings_sent: int = 0  # SKUs the sync sent
+    listing_feeds: int = 0  # JSON_LISTINGS_FEEDs processed (DONE)
+    settlement_id: str | None = None
+    settlement_orders: int = 0  # Amazon orders with amounts in the settlement
+    settlement_deposit: str | None = None  # the payout (total-amount), a decimal string
+    settlement_currency: str | None = None
+    settlement_posted: bool = False  # posted to the replica's GL
+    settlement_balanced: bool = False  # every GL batch sums to zero and the deposit account got the payout
+    gl_batches: int = 0
+    gl_lines: int = 0
+    listings_seconds: float = 0.0  # the sync: scan -> every feed processed and acknowledged
+    settlement_seconds: float = 0.0  # settlement closed -> posted to the GL
+
+    @property
+    def complete(self) -> bool:
+        """Every phase reached its end: no dead letter, every SKU and shipment on Amazon, the settlement in the GL."""
+        return not self.dead_letters and self.confirmed >= self.shipped and self.listings_sent > 0 \
+            and self.listings_updated == self.listings_sent and self.settlement_posted and self.settlement_balanced
 
 
 def demo_settings(directory: Path, sandbox_url: str, token: str, *, time_scale: float = TIME_SCALE,
@@ -67,6 +95,7 @@ def demo_settings(directory: Path, sandbox_url: str, token: str, *, time_scale: 
                               rate_limit=RateLimitSettings(enabled=rate_limits, store_url="sqlite:///ratelimit.db")),
         sage500=Sage500Settings(url="sqlite:///sage500.db"),
         orders=OrderSettings(sync_interval_seconds=2, shipment_scan_seconds=1),
+        inventory=InventorySettings(feed_poll_seconds=10),  # getFeed every 10 Amazon seconds (1/6 s at time scale 60)
         sandbox=SandboxSettings(time_scale=time_scale),
         secrets=Secrets(webhook_token=token),
     )
@@ -98,13 +127,9 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
                 "webhook_url": f"{web.url}/notifications",
                 "webhook_headers": {settings.amazon.notifications.webhook_header: token}}).raise_for_status()
             gateway = Sage500Gateway(engine)
+            listings = sync_listings(runtime, control, gateway, progress)
             levels = gateway.stock_levels(["MAIN"])
             stocked = sorted(item for item, qty in levels.items() if qty >= 60)
-            # Amazon lists the items at the Sage price sheet's prices (what a seller's price sync keeps them at), so
-            # the data-quality price check ([quality]) holds no demo order
-            prices = gateway.prices("USD", "MAIN")
-            control.put("/listings", json=[{"sku": item, "price": str(prices[item]), "quantity": int(levels[item])}
-                                           for item in stocked if item in prices]).raise_for_status()
             placed = time.monotonic()
             ids = control.post("/orders", json={
                 "count": count, "skus": stocked, "status": "UNSHIPPED", "seed": seed, "afn_share": 0.1,
@@ -132,6 +157,8 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
             _wait(progress, None, lambda: sum(_status(store, o) == "confirmed" for o in shipped),
                   total=len(shipped))
             confirmations = control.get("/shipments").json()["shipments"]
+            fulfilled = time.monotonic()
+            settlement = settle(runtime, control, engine, progress)
             summary = Summary(
                 orders_generated=len(ids), written_to_sage=gateway_count(gateway, ids),
                 fba_skipped=sum(_status(store, o) == "skipped" for o in ids), shipped=len(shipped),
@@ -140,7 +167,7 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
                 packages_confirmed=len(confirmations),
                 dead_letters=len(store.dead_letters.list("open", limit=100_000)), sage_database=sage_url,
                 seconds=round(time.monotonic() - started, 1), import_seconds=round(imported - placed, 2),
-                fulfil_seconds=round(time.monotonic() - imported, 2))
+                fulfil_seconds=round(fulfilled - imported, 2), **listings, **settlement)
             if then is not None:
                 then(summary, runtime, app, web, sandbox.url, gateway)
             return summary
@@ -152,20 +179,90 @@ def run_demo(count: int, directory: Path, progress: Progress, *, seed: int = 7, 
             engine.dispose()
 
 
+def sync_listings(runtime: Runtime, control: httpx.Client, gateway: Sage500Gateway, progress: Progress
+                  ) -> dict[str, int | float]:
+    """Stock and prices to Amazon, as the worker sends them. The seller's catalogue (every Sage item with a price)
+    is listed on Amazon beforehand, out of stock and at old prices (a feed's PATCH changes existing listings only);
+    then ``inventory_scan`` reads Sage's availability and price sheet and queues JSON_LISTINGS_FEEDs, which the
+    workers submit and follow until Amazon's processing report acknowledges each SKU. The orders come afterwards,
+    at the prices and within the quantities Sage published."""
+    prices = gateway.prices("USD", "MAIN")
+    control.put("/listings", json=[{"sku": item, "price": str((price * OLD_PRICE).quantize(Decimal("0.01"))),
+                                    "quantity": 0} for item, price in sorted(prices.items())]).raise_for_status()
+    started = time.monotonic()
+    outcome = runtime.run("inventory_scan", {}, key="inventory_scan:demo")
+    counts = outcome.value if outcome.status == "done" else {"messages": 0, "feeds": []}
+    batches = set(counts["feeds"])
+    listings = runtime.store.listings
+
+    def feeds() -> list:
+        return [f for f in listings.feeds(limit=10_000) if f.id in batches]
+
+    def acknowledged() -> int:
+        return sum(1 for state in listings.states(MARKETPLACE).values() if state.acked and state.sent is None)
+
+    task = progress.add_task("Listings updated on Amazon", total=counts["messages"])
+    _wait(progress, task, acknowledged, finished=lambda: all(f.status not in FEED_OPEN for f in feeds()))
+    return {"listings_sent": counts["messages"], "listings_updated": acknowledged(),
+            "listing_feeds": sum(f.status == "DONE" for f in feeds()),
+            "listings_seconds": round(time.monotonic() - started, 2)}
+
+
+def settle(runtime: Runtime, control: httpx.Client, engine, progress: Progress) -> dict[str, object]:
+    """Amazon closes a settlement period (the sandbox's control call: the demo's orders, their fees and the
+    period's charges); ``sync_settlements`` lists it, the workers import it and post it to Sage's GL. Read back
+    from the replica: its batches, their lines, and whether each batch balances and the deposit account got the
+    payout."""
+    closed = control.post("/settlements", json={})
+    closed.raise_for_status()
+    sid, started = closed.json()["settlementId"], time.monotonic()
+    store = runtime.store
+    runtime.enqueue("sync_settlements", key="sync_settlements")
+
+    def posted() -> int:
+        record = store.settlement_get(sid)
+        return int(record is not None and record.status == "posted")
+
+    task = progress.add_task("Settlement posted to the Sage GL", total=1)
+    _wait(progress, task, posted, finished=lambda: any(
+        d.job in SETTLEMENT_JOBS for d in store.dead_letters.list("open", limit=1000)))
+    record = store.settlement_get(sid)
+    found: dict[str, object] = {"settlement_id": sid, "settlement_seconds": round(time.monotonic() - started, 2),
+                                "settlement_orders": len({r["order_id"] for r in store.settlement_rows_of(sid)
+                                                          if r["order_id"]})}
+    if record is None or record.status != "posted":
+        return found
+    deposit_account = runtime.settings.mapping.settlement.deposit
+    keys = sorted((record.batches or {}).values())
+    t, a = s.tglTransaction, s.tglAccount
+    with engine.connect() as conn:
+        lines = conn.execute(select(t.c.BatchKey, a.c.GLAcctNo, t.c.PostAmt)
+                             .join(a, a.c.GLAcctKey == t.c.GLAcctKey).where(t.c.BatchKey.in_(keys))).all()
+    total = Decimal(record.total_amount)
+    sums = {key: sum((Decimal(str(line.PostAmt)) for line in lines if line.BatchKey == key), Decimal(0))
+            for key in keys}
+    deposited = sum((Decimal(str(line.PostAmt)) for line in lines if line.GLAcctNo == deposit_account), Decimal(0))
+    return {**found, "settlement_deposit": str(total), "settlement_currency": record.currency,
+            "settlement_posted": True, "settlement_balanced": bool(keys) and not any(sums.values())
+            and deposited == total, "gl_batches": len(keys), "gl_lines": len(lines)}
+
+
 def _status(store, order_id: str) -> str | None:
     entry = store.journal_get(order_id)
     return entry.status if entry else None
 
 
-def _wait(progress: Progress, task, done, *, total: int | None = None) -> None:
-    """Poll ``done()`` (a count) until it reaches the task's total, or the phase times out."""
+def _wait(progress: Progress, task, done, *, total: int | None = None,
+          finished: Callable[[], bool] | None = None) -> None:
+    """Poll ``done()`` (a count) until it reaches the task's total, ``finished()`` says nothing more will come (a
+    refusal, a dead letter), or the phase times out."""
     goal = total if task is None else progress.tasks[task].total
     deadline = time.monotonic() + TIMEOUT
     while True:
         count = done()
         if task is not None:
             progress.update(task, completed=count)
-        if count >= goal or time.monotonic() > deadline:
+        if count >= goal or time.monotonic() > deadline or (finished is not None and finished()):
             return
         time.sleep(0.1)
 
@@ -214,10 +311,19 @@ def print_summary(console: Console, summary: Summary) -> None:
     table = Table(title="erpsync demo", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    rows = [("Amazon orders generated", summary.orders_generated), ("written to Sage", summary.written_to_sage),
+    feeds = f"{summary.listings_updated} of {summary.listings_sent} SKUs ({summary.listing_feeds} feed" \
+        f"{'s' if summary.listing_feeds != 1 else ''})"
+    settlement = "not posted" if not summary.settlement_posted else \
+        f"{summary.settlement_id} ({summary.settlement_deposit} {summary.settlement_currency})"
+    batches = f"{summary.gl_batches} batch{'es' if summary.gl_batches != 1 else ''}, {summary.gl_lines} lines"
+    balanced = f"{'yes' if summary.settlement_balanced else 'no'} ({batches})"
+    rows = [("Sage stock and prices on Amazon", feeds),
+            ("Amazon orders generated", summary.orders_generated), ("written to Sage", summary.written_to_sage),
             ("FBA orders skipped (orders.afn = skip)", summary.fba_skipped),
             ("shipped by the Sage warehouse", f"{summary.shipped} ({summary.packages_shipped} packages)"),
             ("confirmed on Amazon", f"{summary.confirmed} ({summary.packages_confirmed} packages)"),
+            ("settlement posted to the Sage GL", settlement),
+            ("orders in the settlement", summary.settlement_orders), ("GL balanced to the deposit", balanced),
             ("dead letters", summary.dead_letters), ("seconds", summary.seconds)]
     for name, value in rows:
         table.add_row(name, str(value))
@@ -245,7 +351,8 @@ def demo(count: int = typer.Option(25, "--orders", "-n", min=1, max=1000, help="
                                                            "the cycle, with a demo login and a page of buttons."),
          port: int = typer.Option(8765, "--port", "-p", min=0, max=65535,
                                   help="Port of the dashboard with --serve (0: a free one).")) -> None:
-    """Run the order-to-fulfillment cycle against the built-in sandbox and a Sage 500 replica (.erpsync/demo/)."""
+    """Run stock and price sync, the order-to-fulfillment cycle and a settlement against the built-in sandbox and a
+    Sage 500 replica (.erpsync/demo/)."""
     logs.configure(level="ERROR")
     err = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -259,5 +366,5 @@ def demo(count: int = typer.Option(25, "--orders", "-n", min=1, max=1000, help="
                          indent=2))
     else:
         print_summary(Console(), summary)
-    if summary.dead_letters or summary.confirmed < summary.shipped:
+    if not summary.complete:
         raise typer.Exit(1)
