@@ -1,5 +1,6 @@
 """The state store on a real engine: SQLite always, PostgreSQL through the postgres_url fixture."""
 
+import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -28,6 +29,33 @@ def store(store_url):
     s = Store.connect(store_url)
     yield s
     s.close()
+
+
+def test_a_new_sqlite_store_opened_while_another_holds_the_file_waits_for_it(tmp_path):
+    """Switching a file to WAL needs it to itself, and SQLite refuses at once ("database is locked", no busy
+    timeout) while another connection is in a transaction: a worker and the web app opening a new store together
+    failed (seen in CI as a flake of the test below). Opening now waits for the file."""
+    path = tmp_path / "state.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE someone_elses (x)")
+    opened, errors = [], []
+
+    def open_store():
+        try:
+            opened.append(Store.connect(f"sqlite:///{path}"))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    opening = threading.Thread(target=open_store)
+    opening.start()
+    opening.join(1.0)
+    assert opening.is_alive() and errors == [], f"opening did not wait for the file: {errors}"
+    holder.execute("COMMIT")
+    holder.close()
+    opening.join(30)
+    assert errors == [] and [s.revision for s in opened] == [HEAD]
+    opened[0].close()
 
 
 def test_migrations_build_exactly_the_declared_schema(store):

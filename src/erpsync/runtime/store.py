@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -1220,8 +1222,8 @@ def _engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-            dbapi_conn.execute("PRAGMA journal_mode=WAL")
             dbapi_conn.execute("PRAGMA busy_timeout=30000")
+            _write_ahead_log(dbapi_conn)
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
 
         @sa.event.listens_for(engine, "begin")
@@ -1233,6 +1235,22 @@ def _engine(url: str) -> sa.Engine:
     elif engine.dialect.name != "postgresql":
         raise ValueError(f"state store {engine.url.drivername}: use sqlite:///... or postgresql://...")
     return engine
+
+
+def _write_ahead_log(dbapi_conn, wait_seconds: float = 30.0) -> None:
+    """Put the database file in WAL mode (a property of the file, kept once set). Switching needs the file to
+    itself, and SQLite answers "database is locked" at once, without its busy timeout, while another connection
+    is in a transaction: several processes opening a new store at once (a worker, the web app) would fail."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _reader(engine: sa.Engine) -> sa.Engine:
