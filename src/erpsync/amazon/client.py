@@ -33,6 +33,8 @@ import gzip
 import json
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
@@ -227,26 +229,28 @@ class AmazonClient:
     def download_to(self, url: str, sink: BinaryIO) -> None:
         """GET a document from its pre-signed URL into ``sink`` as it arrives (as sent: GZIP is the reader's to
         unpack), so a large report is never whole in memory."""
-        where = url.split("?")[0]  # pre-signed query strings carry credentials: never log them
-        try:
-            with self._http.stream("GET", url) as response:
-                if response.status_code >= 300:
-                    raise AmazonUnavailable(f"GET {where} answered HTTP {response.status_code}")
-                for chunk in response.iter_bytes(1 << 16):
-                    sink.write(chunk)
-        except httpx.HTTPError as exc:
-            raise AmazonUnavailable(f"GET {where} failed: {type(exc).__name__}: {exc}") from None
+        with self._pre_signed("GET", url) as response:
+            for chunk in response.iter_bytes(1 << 16):
+                sink.write(chunk)
 
     def _transfer(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        with self._pre_signed(method, url, **kwargs) as response:
+            response.read()
+        return response
+
+    @contextmanager
+    def _pre_signed(self, method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A request to a pre-signed URL, its response streamed; a network failure, also while the body is read,
+        or an HTTP error status is AmazonUnavailable."""
         where = url.split("?")[0]  # pre-signed query strings carry credentials: never log them
         try:
-            response = self._http.request(method, url, **kwargs)
+            with self._http.stream(method, url, **kwargs) as response:
+                if response.status_code >= 300:
+                    # an expired pre-signed URL (403) is cured by asking Amazon for the document again: retryable
+                    raise AmazonUnavailable(f"{method} {where} answered HTTP {response.status_code}")
+                yield response
         except httpx.HTTPError as exc:
             raise AmazonUnavailable(f"{method} {where} failed: {type(exc).__name__}: {exc}") from None
-        if response.status_code >= 300:
-            # an expired pre-signed URL (403) is cured by asking Amazon for the document again: retryable
-            raise AmazonUnavailable(f"{method} {where} answered HTTP {response.status_code}")
-        return response
 
 
 def _param(value: Any) -> Any:

@@ -62,14 +62,8 @@ class Reports:
 
     def download_document(self, document_id: str, *, encoding: str = "utf-8") -> str:
         """A report document's content as text (GZIP unpacked), decoded strictly as ``encoding``."""
-        document = self._client.call("getReportDocument", "GET",
-                                     f"{BASE}/documents/{quote(document_id, safe='')}").body
-        data = self._client.download(document["url"], compression=document.get("compressionAlgorithm"))
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise InvalidData(f"report document {document_id} is not {encoding} (byte {exc.start}); read it with "
-                              f"the marketplace's encoding, e.g. encoding='cp1252'", record=document_id) from None
+        with self.open_document(document_id, encoding=encoding) as lines:
+            return "".join(lines)
 
     @contextmanager
     def open_document(self, document_id: str, *, encoding: str = "utf-8") -> Iterator[Iterator[str]]:
