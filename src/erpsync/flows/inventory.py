@@ -143,8 +143,8 @@ def plan(store: Store, settings: Settings, marketplace_id: str, wanted: Desired,
                     result.new_holds.append((sku, why))
             elif held_before:
                 result.held[sku] = None
-        changes = mapping.listing_changes(values, acked, state.sent, state.refused, full=full) if state \
-            else dict(values)  # nothing acknowledged, in flight or refused yet: everything goes
+        changes = mapping.listing_changes(values, acked, state.sent if state else None,
+                                          state.refused if state else None, full=full)
         if any(name in changes for name in PRICE_FIELDS):  # the offer goes as a whole
             changes.update({name: values[name] for name in PRICE_FIELDS if name in values})
         if changes:
