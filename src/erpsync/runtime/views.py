@@ -186,7 +186,8 @@ def dead_letter_list(store: Store, *, status: str | None = "open", reason: str |
     if job:
         where.append(dead_letters.c.job == job)
     if search:
-        where.append(sa.or_(dead_letters.c.record == search.strip(), dead_letters.c.key.contains(search.strip(), autoescape=True)))
+        where.append(sa.or_(dead_letters.c.record == search.strip(),
+                            dead_letters.c.key.contains(search.strip(), autoescape=True)))
     with store.reader.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(*where)).scalar_one()
         items = [DeadLetter(**row._mapping) for row in conn.execute(
